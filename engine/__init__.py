@@ -1,0 +1,45 @@
+"""Cauce's BPM engine: procedures as BPMN, cases, human tasks and their audited history.
+
+The engine is a library with no web imports; the Flask app and the CLI are thin callers of the
+facade re-exported here.
+"""
+
+from .api import Engine, InboxFilters
+from .calendar import WorkingCalendar
+from .clock import bound_now, utc_now
+from .errors import (
+    CauceError,
+    Conflict,
+    DefinitionProblem,
+    FieldError,
+    FormInvalid,
+    InvalidCredentials,
+    NotFound,
+    PermissionDenied,
+    ProcessDefinitionError,
+    ScriptError,
+    StaleCase,
+    TaskAlreadyCompleted,
+    TaskClaimedByOther,
+)
+from .library import ProcessDefinition, ProcessLibrary
+from .views import (
+    AuditEntry,
+    CaseView,
+    Inbox,
+    Page,
+    PersonView,
+    ReplayStep,
+    ReplayView,
+    TaskDetail,
+    TaskView,
+)
+
+__all__ = [
+    "AuditEntry", "CaseView", "CauceError", "Conflict", "DefinitionProblem", "Engine",
+    "FieldError", "FormInvalid", "Inbox", "InboxFilters", "InvalidCredentials", "NotFound",
+    "Page", "PermissionDenied", "PersonView", "ProcessDefinition", "ProcessDefinitionError",
+    "ProcessLibrary", "ReplayStep", "ReplayView", "ScriptError", "StaleCase",
+    "TaskAlreadyCompleted", "TaskClaimedByOther", "TaskDetail", "TaskView", "WorkingCalendar",
+    "bound_now", "utc_now",
+]

@@ -1,0 +1,766 @@
+"""The engine's facade: one method per verb, one database transaction per verb."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NoReturn, TypeVar
+
+from argon2 import PasswordHasher
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.engine import Engine as SqlEngine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import audit
+from .assignment import offer_for
+from .calendar import WorkingCalendar
+from .clock import Clock, bound_now, local_date, utc_now
+from .directory import Directory, normalise_title
+from .errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    StaleCase,
+    TaskAlreadyCompleted,
+    TaskClaimedByOther,
+)
+from .library import ProcessDefinition, ProcessLibrary
+from .runtime import Runtime
+from .store import (
+    CaseEventRow,
+    CaseRow,
+    OpenTaskRow,
+    PersonRow,
+    ProcessRow,
+    ProcessVersionRow,
+    TaskDraftRow,
+    connect,
+    create_schema,
+    next_in_sequence,
+    session_factories,
+)
+from .views import (
+    AuditEntry,
+    CaseView,
+    Inbox,
+    Page,
+    PersonView,
+    ReplayStep,
+    ReplayView,
+    TaskDetail,
+    TaskView,
+)
+
+T = TypeVar("T")
+Actor = PersonView | str
+
+DUE_SOON_WORKING_DAYS = 3
+DUE_STATES = ("vencida", "por_vencer", "a_tiempo", "sin_plazo")
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    """What the inbox lists: by procedure, activity, due state, and a search text."""
+
+    process_id: str | None = None
+    activity_id: str | None = None
+    due_state: str | None = None
+    search: str | None = None
+    sort: str = "due_at"
+    descending: bool = False
+
+
+_SORTS = {
+    "due_at": OpenTaskRow.due_at, "created_at": OpenTaskRow.created_at,
+    "case_number": OpenTaskRow.case_number, "requester": OpenTaskRow.requester,
+    "activity": OpenTaskRow.activity_name, "process": OpenTaskRow.process_name,
+}
+
+
+class Engine:
+    """Cauce's BPM engine: procedures, cases, tasks and their history, over one database."""
+
+    def __init__(self, database: str | SqlEngine, library: ProcessLibrary, *,
+                 clock: Clock = utc_now, calendar: WorkingCalendar | None = None,
+                 password_hasher: PasswordHasher | None = None):
+        self.sql = connect(database) if isinstance(database, str) else database
+        self._writer, self._reader = session_factories(self.sql)
+        self.library = library
+        self.clock = clock
+        self.calendar = calendar or WorkingCalendar()
+        self.runtime = Runtime(self.calendar)
+        self.directory = Directory(password_hasher or PasswordHasher(), _role_titles(library))
+        self._definitions: dict[int, ProcessDefinition] = {}
+        self._current: dict[str, int] = {}
+
+    # -- set-up -----------------------------------------------------------------------------
+
+    def create_schema(self) -> None:
+        """Create the tables if needed and publish the library's procedures as versions."""
+        create_schema(self.sql)
+        self.publish_library()
+
+    def publish_library(self) -> dict[str, int]:
+        """Store each procedure's version (once per content hash); make it the current one."""
+        with self._writer.begin() as session:
+            for definition in self.library.list():
+                row = session.scalars(select(ProcessVersionRow).where(
+                    ProcessVersionRow.content_hash == definition.version_hash)).first()
+                if row is None:
+                    row = ProcessVersionRow(
+                        process_id=definition.process_id, content_hash=definition.version_hash,
+                        name=definition.name, bundle=definition.bundle,
+                        manifest=dict(definition.manifest), spec_json=definition.spec_json(),
+                        created_at=self.clock(), source="files")
+                    session.add(row)
+                    session.flush()
+                process = session.get(ProcessRow, definition.process_id)
+                if process is None:
+                    session.add(ProcessRow(process_id=definition.process_id,
+                                           current_version_id=row.id))
+                else:
+                    process.current_version_id = row.id
+                self._definitions[row.id] = definition
+                self._current[definition.process_id] = row.id
+        return dict(self._current)
+
+    # -- people -----------------------------------------------------------------------------
+
+    def authenticate(self, username: str, password: str) -> PersonView:
+        """Check a password; failures count toward a temporary lockout."""
+        now = self.clock()
+        with self._writer() as session:
+            try:
+                person = self.directory.authenticate(session, username, password, now)
+                view = self.directory.view(session, person)
+            finally:
+                # Failed attempts must be remembered even though the check raises.
+                session.commit()
+        return view
+
+    def person(self, username: str) -> PersonView:
+        """Return a person by username with their roles, or raise NotFound."""
+        with self._reader() as session:
+            row = session.scalars(select(PersonRow).where(PersonRow.username == username)).first()
+            if row is None or not row.active:
+                raise NotFound(f"No existe la persona {username!r}")
+            return self.directory.view(session, row)
+
+    def person_by_id(self, person_id: int) -> PersonView:
+        """Return a person by id with their roles, or raise NotFound."""
+        with self._reader() as session:
+            row = session.get(PersonRow, person_id)
+            if row is None or not row.active:
+                raise NotFound("No existe esa persona")
+            return self.directory.view(session, row)
+
+    def people_with_role(self, role: str) -> list[PersonView]:
+        """Return the active people holding ``role`` (for person pickers)."""
+        with self._reader() as session:
+            rows = session.scalars(select(PersonRow).where(PersonRow.active.is_(True))
+                                   .order_by(PersonRow.full_name)).all()
+            views = [self.directory.view(session, row) for row in rows]
+        return [view for view in views if role in view.roles]
+
+    # -- cases ------------------------------------------------------------------------------
+
+    def processes(self) -> list[ProcessDefinition]:
+        """Return the procedures new cases can be started on."""
+        return self.library.list()
+
+    def startable_processes(self, by: Actor) -> list[ProcessDefinition]:
+        """Return the procedures this person may start a case of."""
+        person = self._actor(by)
+        return [d for d in self.library.list()
+                if d.start_lane and d.lane_role(d.start_lane).role in person.roles]
+
+    def start_case(self, process_id: str, *, by: Actor,
+                   data: Mapping[str, Any] | None = None) -> CaseView:
+        """Open a new case; with ``data``, also complete its first task with that form."""
+        person = self._actor(by)
+        version_id = self._current_version(process_id)
+        definition = self._definitions[version_id]
+        start_role = definition.lane_role(definition.start_lane).role if definition.start_lane \
+            else None
+        if start_role not in person.roles:
+            raise PermissionDenied("Su rol no permite iniciar casos de este procedimiento")
+
+        def act(session: Session) -> int:
+            now = self.clock()
+            prefix = definition.responsibility.case_number_prefix
+            year = local_date(now).year
+            serial = next_in_sequence(session, f"case:{prefix}:{year}")
+            with bound_now(now):
+                workflow, path = self.runtime.start(definition)
+            case = CaseRow(
+                number=f"{prefix}-{year}-{serial:04d}", process_id=process_id,
+                version_id=version_id, status="open", started_at=now, started_by=person.id,
+                updated_at=now, state=b"", fingerprint=bytes(32), last_seq=0,
+                last_hash=audit.GENESIS, deadlines={},
+            )
+            session.add(case)
+            session.flush()
+            step = _Step(self.runtime, session, case, definition, workflow, now, person, path)
+            step.event("case_started", data={"version": definition.version_hash, "path": path},
+                       with_state=True, role=start_role)
+            if data is not None:
+                first = self.runtime.ready_human_tasks(workflow)
+                if not first:
+                    raise Conflict("El procedimiento no tiene una primera tarea que completar")
+                task = first[0]
+                activity = definition.activity(task.task_spec.bpmn_id)
+                if definition.lane_role(activity.lane).role not in person.roles:
+                    raise PermissionDenied("Su rol no permite completar la primera tarea")
+                clean = self._validated(session, definition, activity.form_id, data, now)
+                with bound_now(now):
+                    step.path = self.runtime.complete(workflow, task, clean)
+                step.event("task_completed", task_id=str(task.id), activity_id=activity.bpmn_id,
+                           data={"form": clean, "path": step.path}, with_state=True,
+                           role=definition.lane_role(activity.lane).role)
+            self._settle(step)
+            return case.id
+
+        case_id = self._transaction(act)
+        return self.case(case_id, by=person)
+
+    def claim(self, task_id: str, *, by: Actor) -> TaskView:
+        """Take an available task into one's own list."""
+        person = self._actor(by)
+
+        def act(session: Session) -> None:
+            row, case = self._lock_open_task(session, task_id)
+            if row.assignee_id == person.id:
+                return
+            if row.assignee_id is not None:
+                raise TaskClaimedByOther("Otra persona ya tomó esta tarea")
+            if row.audience not in person.audience:
+                raise NotFound("No existe esa tarea")
+            row.assignee_id = person.id
+            definition = self._definition(case.version_id)
+            _Step(self.runtime, session, case, definition, None, self.clock(), person, []).event(
+                "task_claimed", task_id=task_id, activity_id=row.activity_id, role=row.role)
+
+        self._transaction(act)
+        return self._task_view(task_id)
+
+    def release(self, task_id: str, *, by: Actor) -> TaskView:
+        """Give a claimed task back to everyone who holds its role."""
+        person = self._actor(by)
+
+        def act(session: Session) -> None:
+            row, case = self._lock_open_task(session, task_id)
+            if row.assignee_id is None:
+                return
+            if row.assignee_id != person.id:
+                raise TaskClaimedByOther("Solo quien tomó la tarea puede liberarla")
+            row.assignee_id = None
+            definition = self._definition(case.version_id)
+            _Step(self.runtime, session, case, definition, None, self.clock(), person, []).event(
+                "task_released", task_id=task_id, activity_id=row.activity_id, role=row.role)
+
+        self._transaction(act)
+        return self._task_view(task_id)
+
+    def save_draft(self, task_id: str, *, by: Actor, data: Mapping[str, Any]) -> datetime:
+        """Keep a person's unfinished form for a task; nothing is validated or completed."""
+        person = self._actor(by)
+        now = self.clock()
+
+        def act(session: Session) -> None:
+            row = session.get(OpenTaskRow, task_id)
+            if row is None:
+                self._raise_missing_task(session, task_id)
+            self._check_may_complete(row, person)
+            draft = session.get(TaskDraftRow, (task_id, person.id))
+            if draft is None:
+                session.add(TaskDraftRow(task_id=task_id, person_id=person.id,
+                                         data=dict(data), saved_at=now))
+            else:
+                draft.data, draft.saved_at = dict(data), now
+
+        self._transaction(act)
+        return now
+
+    def complete_task(self, task_id: str, *, by: Actor,
+                      form_data: Mapping[str, Any]) -> CaseView:
+        """Complete a task with its form; the case moves on to its next tasks."""
+        person = self._actor(by)
+
+        def act(session: Session) -> int:
+            now = self.clock()
+            row, case = self._lock_open_task(session, task_id)
+            self._check_may_complete(row, person)
+            definition = self._definition(case.version_id)
+            activity = definition.activity(row.activity_id)
+            clean = self._validated(session, definition, activity.form_id, form_data, now)
+            with bound_now(now):
+                workflow = self.runtime.restore(definition, case.state)
+                task = self.runtime.find_ready(workflow, task_id)
+                if task is None:
+                    raise TaskAlreadyCompleted("La tarea ya fue completada")
+                path = self.runtime.complete(workflow, task, clean)
+            step = _Step(self.runtime, session, case, definition, workflow, now, person, path)
+            step.event("task_completed", task_id=task_id, activity_id=activity.bpmn_id,
+                       data={"form": clean, "path": path}, with_state=True, role=row.role)
+            self._settle(step)
+            return case.id
+
+        case_id = self._transaction(act)
+        return self.case(case_id, by=person)
+
+    def fire_due_timers(self, now: datetime | None = None) -> int:
+        """Fire every timer that is due; return how many cases moved. Safe to run in parallel."""
+        now = now or self.clock()
+        with self._reader() as session:
+            due = session.scalars(select(CaseRow.id).where(
+                CaseRow.status == "open", CaseRow.next_timer_at <= now)
+                .order_by(CaseRow.next_timer_at)).all()
+        moved = 0
+        for case_id in due:
+            def fire(session: Session, case_id: int = case_id) -> bool:
+                return self._fire_case_timers(session, case_id, now)
+
+            moved += self._transaction(fire)
+        return moved
+
+    def _fire_case_timers(self, session: Session, case_id: int, now: datetime) -> bool:
+        case = session.scalars(select(CaseRow).where(CaseRow.id == case_id)
+                               .with_for_update()).one()
+        # Another worker may have fired it between our query and our lock.
+        if case.status != "open" or case.next_timer_at is None or case.next_timer_at > now:
+            return False
+        definition = self._definition(case.version_id)
+        with bound_now(now):
+            workflow = self.runtime.restore(definition, case.state)
+            fired = self.runtime.fire_timers(workflow)
+        step = _Step(self.runtime, session, case, definition, workflow, now, None, [])
+        step.path = fired
+        if fired:
+            step.event("timer_fired", data={"timers": fired}, with_state=True)
+        self._settle(step)
+        return bool(fired)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def case(self, case_ref: int | str, *, by: Actor) -> CaseView:
+        """Return a case by id or number, if this person may see it."""
+        person = self._actor(by)
+        with self._reader() as session:
+            case = self._visible_case(session, case_ref, person)
+            definition = self._definition(case.version_id)
+            workflow = self.runtime.restore(definition, case.state)
+            tasks = session.scalars(select(OpenTaskRow).where(OpenTaskRow.case_id == case.id)
+                                    .order_by(OpenTaskRow.created_at)).all()
+            names = self._usernames(session, {t.assignee_id for t in tasks})
+            return CaseView(
+                id=case.id, number=case.number, process_id=case.process_id,
+                process_name=definition.name, version_hash=definition.version_hash,
+                status=case.status, outcome=case.outcome, requester=case.requester,
+                subject=case.subject, started_at=case.started_at, updated_at=case.updated_at,
+                completed_at=case.completed_at, due_at=case.due_at, overdue_at=case.overdue_at,
+                open_tasks=tuple(_task_view(t, names) for t in tasks),
+                data=self.runtime.current_data(workflow, definition.side_branches),
+            )
+
+    def history(self, case_ref: int | str, *, by: Actor) -> list[AuditEntry]:
+        """Return the case's log, oldest first."""
+        person = self._actor(by)
+        with self._reader() as session:
+            case = self._visible_case(session, case_ref, person)
+            definition = self._definition(case.version_id)
+            rows = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case.id)
+                                   .order_by(CaseEventRow.seq)).all()
+            return [_audit_entry(row, definition) for row in rows]
+
+    def replay(self, case_ref: int | str, *, by: Actor) -> ReplayView:
+        """Re-execute a case from its log and check every recorded state and the stored one."""
+        person = self._actor(by)
+        with self._reader() as session:
+            case = self._visible_case(session, case_ref, person)
+            definition = self._definition(case.version_id)
+            rows = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case.id)
+                                   .order_by(CaseEventRow.seq)).all()
+            broken = audit.first_broken_link(case.id, rows)
+            stored = self.runtime.fingerprint(self.runtime.restore(definition, case.state))
+        steps, workflow = [], None
+        for row in rows:
+            replayed: bytes | None = None
+            if row.state_hash is not None:
+                workflow = self._replay_event(definition, workflow, row)
+                replayed = self.runtime.fingerprint(workflow) if workflow is not None else None
+            steps.append(ReplayStep(
+                seq=row.seq, event_type=row.event_type, activity_id=row.activity_id,
+                recorded_state=row.state_hash.hex() if row.state_hash else None,
+                replayed_state=replayed.hex() if replayed else None))
+        final = self.runtime.fingerprint(workflow) if workflow is not None else None
+        return ReplayView(case_number=case.number, chain_intact=broken is None, broken_at=broken,
+                          steps=tuple(steps),
+                          stored_state_matches=final == stored == case.fingerprint)
+
+    def _replay_event(self, definition: ProcessDefinition, workflow: BpmnWorkflow | None,
+                      row: CaseEventRow) -> BpmnWorkflow | None:
+        with bound_now(row.at):
+            if row.event_type == "case_started":
+                return self.runtime.start(definition)[0]
+            if workflow is None:
+                return None
+            if row.event_type == "task_completed":
+                candidates = [t for t in self.runtime.ready_human_tasks(workflow)
+                              if t.task_spec.bpmn_id == row.activity_id]
+                if not candidates:
+                    return workflow
+                self.runtime.complete(workflow, candidates[0], dict((row.data or {})["form"]))
+            elif row.event_type == "timer_fired":
+                self.runtime.fire_timers(workflow)
+        return workflow
+
+    def inbox(self, by: Actor, *, filters: InboxFilters | None = None, page: int = 1,
+              per_page: int = 50) -> Inbox:
+        """Return a person's tasks: claimed by them, and unclaimed ones of their roles."""
+        person = self._actor(by)
+        filters = filters or InboxFilters()
+        mine = OpenTaskRow.assignee_id == person.id
+        available = and_(OpenTaskRow.assignee_id.is_(None),
+                         OpenTaskRow.audience.in_(sorted(person.audience) or [""]))
+        with self._reader() as session:
+            return Inbox(
+                mine=self._task_page(session, mine, filters, page, per_page),
+                available=self._task_page(session, available, filters, page, per_page),
+            )
+
+    def inbox_query(self, by: Actor, *, filters: InboxFilters | None = None) -> Any:
+        """Return the SQL statement of the "available" list (to inspect its query plan)."""
+        person = self._actor(by)
+        available = and_(OpenTaskRow.assignee_id.is_(None),
+                         OpenTaskRow.audience.in_(sorted(person.audience) or [""]))
+        return self._task_select(available, filters or InboxFilters())
+
+    def task(self, task_id: str, *, by: Actor) -> TaskDetail:
+        """Return an open task with its form, its case's data and the person's draft."""
+        person = self._actor(by)
+        with self._reader() as session:
+            row = session.get(OpenTaskRow, task_id)
+            if row is None or not (row.assignee_id == person.id or (
+                    row.assignee_id is None and row.audience in person.audience)):
+                raise NotFound("No existe esa tarea o ya no está abierta")
+            case = session.get(CaseRow, row.case_id)
+            assert case is not None
+            definition = self._definition(case.version_id)
+            form = definition.form(row.form_id)
+            draft = session.get(TaskDraftRow, (task_id, person.id))
+            names = self._usernames(session, {row.assignee_id})
+            workflow = self.runtime.restore(definition, case.state)
+            task = self.runtime.find_ready(workflow, task_id)
+            data = dict(task.data) if task is not None else self.runtime.current_data(
+                workflow, definition.side_branches)
+            return TaskDetail(
+                task=_task_view(row, names),
+                form_schema=dict(form.schema) if form else None,
+                form_ui=dict(form.ui) if form else {},
+                case_data=data, draft=dict(draft.data) if draft else None,
+            )
+
+    def due_state(self, due_at: datetime | None, now: datetime | None = None) -> str:
+        """Classify a due date: vencida, por_vencer (≤ 3 working days), a_tiempo, sin_plazo."""
+        if due_at is None:
+            return "sin_plazo"
+        now = now or self.clock()
+        if due_at < now:
+            return "vencida"
+        if due_at <= self._due_soon_limit(now):
+            return "por_vencer"
+        return "a_tiempo"
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _transaction(self, act: Callable[[Session], T]) -> T:
+        """Run ``act`` in one write transaction, retrying when it lost an optimistic race."""
+        for _attempt in range(MAX_ATTEMPTS):
+            try:
+                with self._writer.begin() as session:
+                    return act(session)
+            except (StaleDataError, IntegrityError):
+                continue
+        raise StaleCase("El caso cambió mientras se guardaba; vuelva a intentarlo")
+
+    def _actor(self, by: Actor) -> PersonView:
+        return by if isinstance(by, PersonView) else self.person(by)
+
+    def _current_version(self, process_id: str) -> int:
+        if not self._current:
+            self.publish_library()
+        try:
+            return self._current[process_id]
+        except KeyError:
+            raise NotFound(f"No existe el procedimiento {process_id!r}") from None
+
+    def _definition(self, version_id: int) -> ProcessDefinition:
+        definition = self._definitions.get(version_id)
+        if definition is None:
+            with self._reader() as session:
+                row = session.get(ProcessVersionRow, version_id)
+                if row is None:
+                    raise NotFound(f"No existe la versión {version_id}")
+                definition = ProcessDefinition.from_stored(
+                    row.process_id, row.content_hash, row.bundle, row.manifest, row.spec_json)
+            self._definitions[version_id] = definition
+        return definition
+
+    def _visible_case(self, session: Session, case_ref: int | str,
+                      person: PersonView) -> CaseRow:
+        query = select(CaseRow)
+        if isinstance(case_ref, int) or (isinstance(case_ref, str) and case_ref.isdigit()):
+            query = query.where(CaseRow.id == int(case_ref))
+        else:
+            query = query.where(CaseRow.number == case_ref)
+        case = session.scalars(query).first()
+        # Not 403: a person outside the procedure must not learn that the case exists.
+        if case is None or not self._may_see(person, self._definition(case.version_id)):
+            raise NotFound("No existe ese caso")
+        return case
+
+    def _may_see(self, person: PersonView, definition: ProcessDefinition) -> bool:
+        return bool(person.roles & set(definition.roles()))
+
+    def _lock_open_task(self, session: Session, task_id: str) -> tuple[OpenTaskRow, CaseRow]:
+        row = session.get(OpenTaskRow, task_id)
+        if row is None:
+            self._raise_missing_task(session, task_id)
+        case = session.scalars(select(CaseRow).where(CaseRow.id == row.case_id)
+                               .with_for_update()).one()
+        # Read again under the lock: a concurrent winner may have completed it meanwhile.
+        row = session.scalars(select(OpenTaskRow).where(OpenTaskRow.task_id == task_id)
+                              .execution_options(populate_existing=True)).first()
+        if row is None:
+            self._raise_missing_task(session, task_id)
+        return row, case
+
+    def _raise_missing_task(self, session: Session, task_id: str) -> NoReturn:
+        done = session.scalars(select(CaseEventRow.id).where(
+            CaseEventRow.task_id == task_id,
+            CaseEventRow.event_type == "task_completed")).first()
+        if done is not None:
+            raise TaskAlreadyCompleted("La tarea ya fue completada")
+        raise NotFound("No existe esa tarea o ya no está abierta")
+
+    def _check_may_complete(self, row: OpenTaskRow, person: PersonView) -> None:
+        if row.assignee_id == person.id:
+            return
+        if row.audience not in person.audience:
+            raise NotFound("No existe esa tarea o ya no está abierta")
+        if row.assignee_id is not None:
+            raise TaskClaimedByOther("Otra persona tomó esta tarea")
+
+    def _validated(self, session: Session, definition: ProcessDefinition, form_id: str | None,
+                   data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        form = definition.form(form_id)
+        if form is None:
+            return dict(data)
+
+        def check_person(username: str, role: str) -> str | None:
+            row = session.scalars(select(PersonRow).where(PersonRow.username == username)).first()
+            if row is None or not row.active:
+                return "No existe esa persona"
+            if role not in self.directory.view(session, row).roles:
+                return "Esa persona no tiene el rol requerido"
+            return None
+
+        clean = form.validate(data, check_person=check_person)
+        year = local_date(now).year
+        for name, sequence in form.sequence_fields().items():
+            clean[name] = next_in_sequence(session, sequence.format(year=year))
+        return clean
+
+    def _settle(self, step: _Step) -> None:
+        """Save the workflow and bring the case row, open tasks and drafts in line with it."""
+        session, case, definition, workflow, now = (step.session, step.case, step.definition,
+                                                    step.workflow, step.now)
+        assert workflow is not None
+        overdue = [t for t in step.path if t in definition.overdue_timers]
+        if overdue and case.overdue_at is None:
+            case.overdue_at = now
+            step.event("deadline_passed", data={"timers": overdue})
+        pending = self.runtime.pending_timers(workflow)
+        deadlines = dict(case.deadlines or {})
+        deadlines.update({k: v.isoformat() for k, v in pending.items()})
+        case.deadlines = deadlines
+        case.next_timer_at = min(pending.values()) if pending else None
+        if deadlines:
+            case.due_at = min(datetime.fromisoformat(v) for v in deadlines.values())
+        data = self.runtime.current_data(workflow, definition.side_branches)
+        summary = definition.responsibility.case_summary
+        if summary.get("requester") and data.get(summary["requester"]):
+            case.requester = str(data[summary["requester"]])[:300]
+        if summary.get("subject") and data.get(summary["subject"]):
+            case.subject = str(data[summary["subject"]])
+        case.state = self.runtime.dump(workflow)
+        case.fingerprint = self.runtime.fingerprint(workflow)
+        case.updated_at = now
+        self._rewrite_open_tasks(session, case, definition, workflow, deadlines, data, now)
+        if workflow.completed and case.status == "open":
+            case.status, case.completed_at = "completed", now
+            case.outcome = _outcome(definition, self.runtime.reached_end_events(workflow))
+            step.event("case_completed", data={"outcome": case.outcome})
+
+    def _rewrite_open_tasks(self, session: Session, case: CaseRow, definition: ProcessDefinition,
+                            workflow: BpmnWorkflow, deadlines: Mapping[str, str],
+                            data: Mapping[str, Any], now: datetime) -> None:
+        existing = {row.task_id: row for row in session.scalars(
+            select(OpenTaskRow).where(OpenTaskRow.case_id == case.id))}
+        ready = {str(t.id): t for t in self.runtime.ready_human_tasks(workflow)}
+        gone = [task_id for task_id in existing if task_id not in ready]
+        if gone:
+            session.execute(delete(OpenTaskRow).where(OpenTaskRow.task_id.in_(gone)))
+            session.execute(delete(TaskDraftRow).where(TaskDraftRow.task_id.in_(gone)))
+        for task_id, task in ready.items():
+            if task_id in existing:
+                continue
+            activity = definition.activity(task.task_spec.bpmn_id)
+            row_role = definition.lane_role(activity.lane)
+            offer = offer_for(row_role, {**data, **task.data})
+            assignee_id = None
+            if offer.assignee_username:
+                assignee_id = session.scalars(select(PersonRow.id).where(
+                    PersonRow.username == offer.assignee_username)).first()
+            due = [datetime.fromisoformat(deadlines[t]) for t in activity.timers if t in deadlines]
+            session.add(OpenTaskRow(
+                task_id=task_id, case_id=case.id, process_id=case.process_id,
+                process_name=definition.name, case_number=case.number, requester=case.requester,
+                activity_id=activity.bpmn_id, activity_name=activity.name, lane=activity.lane,
+                role=offer.role, audience=offer.audience, assignee_id=assignee_id,
+                form_id=activity.form_id, created_at=now, due_at=min(due) if due else None,
+            ))
+        if case.requester:
+            for task_id, row in existing.items():
+                if task_id in ready and row.requester != case.requester:
+                    row.requester = case.requester
+
+    def _task_select(self, visible: Any, filters: InboxFilters) -> Any:
+        query = select(OpenTaskRow).where(visible)
+        if filters.process_id:
+            query = query.where(OpenTaskRow.process_id == filters.process_id)
+        if filters.activity_id:
+            query = query.where(OpenTaskRow.activity_id == filters.activity_id)
+        if filters.search:
+            like = f"%{filters.search.strip().lower()}%"
+            query = query.where(or_(func.lower(OpenTaskRow.case_number).like(like),
+                                    func.lower(OpenTaskRow.requester).like(like)))
+        if filters.due_state:
+            now = self.clock()
+            soon = self._due_soon_limit(now)
+            column = OpenTaskRow.due_at
+            query = query.where({
+                "vencida": column < now,
+                "por_vencer": and_(column >= now, column <= soon),
+                "a_tiempo": column > soon,
+                "sin_plazo": column.is_(None),
+            }.get(filters.due_state, column.is_(None) | column.is_not(None)))
+        order = _SORTS.get(filters.sort, OpenTaskRow.due_at)
+        order_by = order.desc() if filters.descending else order.asc()
+        # Nulls (no deadline) last either way; the task id keeps pages stable.
+        return query.order_by(order.is_(None), order_by, OpenTaskRow.task_id)
+
+    def _task_page(self, session: Session, visible: Any, filters: InboxFilters, page: int,
+                   per_page: int) -> Page[TaskView]:
+        query = self._task_select(visible, filters)
+        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        page = max(1, page)
+        rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
+        names = self._usernames(session, {r.assignee_id for r in rows})
+        return Page(tuple(_task_view(r, names) for r in rows), int(total or 0), page, per_page)
+
+    def _task_view(self, task_id: str) -> TaskView:
+        with self._reader() as session:
+            row = session.get(OpenTaskRow, task_id)
+            if row is None:
+                raise NotFound("No existe esa tarea o ya no está abierta")
+            return _task_view(row, self._usernames(session, {row.assignee_id}))
+
+    def _usernames(self, session: Session, ids: set[int | None]) -> dict[int, str]:
+        wanted = [i for i in ids if i is not None]
+        if not wanted:
+            return {}
+        return dict(session.execute(select(PersonRow.id, PersonRow.username)
+                                    .where(PersonRow.id.in_(wanted))).all())
+
+    def _due_soon_limit(self, now: datetime) -> datetime:
+        return self.calendar.deadline(now, DUE_SOON_WORKING_DAYS)
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """Yield a read-only session (for CLI reports and tests that inspect the database)."""
+        with self._reader() as session:
+            yield session
+
+
+class _Step:
+    """What one verb is doing to one case: it appends the case's events in order."""
+
+    def __init__(self, runtime: Runtime, session: Session, case: CaseRow,
+                 definition: ProcessDefinition, workflow: BpmnWorkflow | None, now: datetime,
+                 person: PersonView | None, path: list[str]):
+        self.runtime, self.session, self.case, self.definition = runtime, session, case, definition
+        self.workflow, self.now, self.person, self.path = workflow, now, person, path
+
+    def event(self, event_type: str, *, task_id: str | None = None,
+              activity_id: str | None = None, data: dict[str, Any] | None = None,
+              with_state: bool = False, role: str | None = None) -> None:
+        """Append one event to the case's chain (the state hash is taken now, if asked)."""
+        case = self.case
+        state_hash = None
+        if with_state and self.workflow is not None:
+            state_hash = self.runtime.fingerprint(self.workflow)
+        seq = case.last_seq + 1
+        actor = self.person.username if self.person else None
+        digest = audit.event_hash(
+            case.last_hash, case_id=case.id, seq=seq, at=self.now, actor=actor, role=role,
+            event_type=event_type, task_id=task_id, activity_id=activity_id, data=data,
+            state_hash=state_hash)
+        self.session.add(CaseEventRow(
+            case_id=case.id, seq=seq, at=self.now, actor_id=self.person.id if self.person else None,
+            actor=actor, role=role, event_type=event_type, task_id=task_id,
+            activity_id=activity_id, data=data, state_hash=state_hash, prev_hash=case.last_hash,
+            hash=digest))
+        case.last_seq, case.last_hash = seq, digest
+
+
+def _role_titles(library: ProcessLibrary) -> dict[str, frozenset[str]]:
+    titles: dict[str, set[str]] = {}
+    for definition in library.list():
+        for role, row in definition.roles().items():
+            for title in row.positions:
+                titles.setdefault(normalise_title(title), set()).add(role)
+    return {title: frozenset(roles) for title, roles in titles.items()}
+
+
+def _outcome(definition: ProcessDefinition, ends: list[str]) -> str | None:
+    main = [end for end in ends if end not in definition.side_branches] or ends
+    return definition.end_events.get(main[-1], main[-1]) if main else None
+
+
+def _task_view(row: OpenTaskRow, usernames: Mapping[int, str]) -> TaskView:
+    return TaskView(
+        task_id=row.task_id, case_id=row.case_id, case_number=row.case_number,
+        process_id=row.process_id, process_name=row.process_name, activity_id=row.activity_id,
+        activity_name=row.activity_name, lane=row.lane, role=row.role, requester=row.requester,
+        assignee=usernames.get(row.assignee_id) if row.assignee_id else None,
+        created_at=row.created_at, due_at=row.due_at, form_id=row.form_id,
+    )
+
+
+def _audit_entry(row: CaseEventRow, definition: ProcessDefinition) -> AuditEntry:
+    name = None
+    if row.activity_id and row.activity_id in definition.activities:
+        name = definition.activities[row.activity_id].name
+    return AuditEntry(
+        seq=row.seq, at=row.at, actor=row.actor, role=row.role, event_type=row.event_type,
+        task_id=row.task_id, activity_id=row.activity_id, activity_name=name, data=row.data,
+        state_hash=row.state_hash.hex() if row.state_hash else None, hash=row.hash.hex())
+
+

@@ -1,0 +1,147 @@
+"""What the facade hands out: frozen views, never SpiffWorkflow objects or ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PersonView:
+    """A person as the rest of the application sees them."""
+
+    id: int
+    username: str
+    full_name: str
+    roles: frozenset[str]
+    positions: tuple[str, ...]
+    audience: frozenset[str]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """An open human task."""
+
+    task_id: str
+    case_id: int
+    case_number: str
+    process_id: str
+    process_name: str
+    activity_id: str
+    activity_name: str
+    lane: str | None
+    role: str
+    requester: str | None
+    assignee: str | None
+    created_at: datetime
+    due_at: datetime | None
+    form_id: str | None
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    """An open task with what a person needs to work on it."""
+
+    task: TaskView
+    form_schema: dict[str, Any] | None
+    form_ui: dict[str, Any]
+    case_data: dict[str, Any]
+    draft: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """A case: its identity, state, dates, open tasks and current data."""
+
+    id: int
+    number: str
+    process_id: str
+    process_name: str
+    version_hash: str
+    status: str
+    outcome: str | None
+    requester: str | None
+    subject: str | None
+    started_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    due_at: datetime | None
+    overdue_at: datetime | None
+    open_tasks: tuple[TaskView, ...]
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event of a case's log."""
+
+    seq: int
+    at: datetime
+    actor: str | None
+    role: str | None
+    event_type: str
+    task_id: str | None
+    activity_id: str | None
+    activity_name: str | None
+    data: dict[str, Any] | None
+    state_hash: str | None
+    hash: str
+
+
+@dataclass(frozen=True)
+class ReplayStep:
+    """One re-executed event and whether the state it produced matches the recorded one."""
+
+    seq: int
+    event_type: str
+    activity_id: str | None
+    recorded_state: str | None
+    replayed_state: str | None
+
+    @property
+    def matches(self) -> bool:
+        """Tell whether replay reproduced the recorded state (events without state match)."""
+        return self.recorded_state is None or self.recorded_state == self.replayed_state
+
+
+@dataclass(frozen=True)
+class ReplayView:
+    """The outcome of re-executing a case from its log."""
+
+    case_number: str
+    chain_intact: bool
+    broken_at: int | None
+    steps: tuple[ReplayStep, ...]
+    stored_state_matches: bool
+
+    @property
+    def proven(self) -> bool:
+        """Tell whether the log is intact and reproduces the stored state."""
+        return (self.chain_intact and self.stored_state_matches
+                and all(s.matches for s in self.steps))
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a longer list."""
+
+    items: tuple[T, ...]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """Return how many pages there are (at least one)."""
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class Inbox:
+    """A person's two task lists: claimed by them, and available to their roles."""
+
+    mine: Page[TaskView]
+    available: Page[TaskView]
