@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,10 +11,12 @@ from typing import Any, NoReturn, TypeVar
 
 from argon2 import PasswordHasher
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit
@@ -30,7 +33,7 @@ from .errors import (
     TaskClaimedByOther,
 )
 from .library import ProcessDefinition, ProcessLibrary
-from .runtime import Runtime
+from .runtime import Runtime, Snapshot
 from .store import (
     CaseEventRow,
     CaseRow,
@@ -55,6 +58,7 @@ from .views import (
     TaskDetail,
     TaskView,
 )
+from .workflow_cache import WorkflowCache
 
 T = TypeVar("T")
 Actor = PersonView | str
@@ -88,7 +92,7 @@ class Engine:
 
     def __init__(self, database: str | SqlEngine, library: ProcessLibrary, *,
                  clock: Clock = utc_now, calendar: WorkingCalendar | None = None,
-                 password_hasher: PasswordHasher | None = None):
+                 password_hasher: PasswordHasher | None = None, cache_size: int = 256):
         self.sql = connect(database) if isinstance(database, str) else database
         self._writer, self._reader = session_factories(self.sql)
         self.library = library
@@ -97,6 +101,7 @@ class Engine:
         self.runtime = Runtime(self.calendar)
         self.directory = Directory(password_hasher or PasswordHasher(), _role_titles(library))
         self._definitions: dict[int, ProcessDefinition] = {}
+        self._workflows = WorkflowCache(cache_size)
         self._current: dict[str, int] = {}
 
     # -- set-up -----------------------------------------------------------------------------
@@ -191,7 +196,7 @@ class Engine:
         if start_role not in person.roles:
             raise PermissionDenied("Su rol no permite iniciar casos de este procedimiento")
 
-        def act(session: Session) -> int:
+        def act(session: Session) -> CaseView:
             now = self.clock()
             prefix = definition.responsibility.case_number_prefix
             year = local_date(now).year
@@ -206,28 +211,28 @@ class Engine:
             )
             session.add(case)
             session.flush()
-            step = _Step(self.runtime, session, case, definition, workflow, now, person, path)
+            step = _Step(session, case, definition, now, person)
+            snap = self.runtime.snapshot(workflow, definition.side_branches)
             step.event("case_started", data={"version": definition.version_hash, "path": path},
-                       with_state=True, role=start_role)
+                       state_hash=snap.fingerprint, role=start_role)
             if data is not None:
-                first = self.runtime.ready_human_tasks(workflow)
-                if not first:
+                if not snap.ready_human:
                     raise Conflict("El procedimiento no tiene una primera tarea que completar")
-                task = first[0]
+                task = snap.ready_human[0]
                 activity = definition.activity(task.task_spec.bpmn_id)
-                if definition.lane_role(activity.lane).role not in person.roles:
+                role = definition.lane_role(activity.lane).role
+                if role not in person.roles:
                     raise PermissionDenied("Su rol no permite completar la primera tarea")
                 clean = self._validated(session, definition, activity.form_id, data, now)
                 with bound_now(now):
-                    step.path = self.runtime.complete(workflow, task, clean)
+                    path = self.runtime.complete(workflow, task, clean)
+                snap = self.runtime.snapshot(workflow, definition.side_branches)
                 step.event("task_completed", task_id=str(task.id), activity_id=activity.bpmn_id,
-                           data={"form": clean, "path": step.path}, with_state=True,
-                           role=definition.lane_role(activity.lane).role)
-            self._settle(step)
-            return case.id
+                           data={"form": clean, "path": path}, state_hash=snap.fingerprint,
+                           role=role)
+            return self._settle(step, workflow, snap, path)
 
-        case_id = self._transaction(act)
-        return self.case(case_id, by=person)
+        return self._transaction(act)
 
     def claim(self, task_id: str, *, by: Actor) -> TaskView:
         """Take an available task into one's own list."""
@@ -242,9 +247,10 @@ class Engine:
             if row.audience not in person.audience:
                 raise NotFound("No existe esa tarea")
             row.assignee_id = person.id
-            definition = self._definition(case.version_id)
-            _Step(self.runtime, session, case, definition, None, self.clock(), person, []).event(
-                "task_claimed", task_id=task_id, activity_id=row.activity_id, role=row.role)
+            step = _Step(session, case, self._definition(case.version_id), self.clock(), person)
+            step.event("task_claimed", task_id=task_id, activity_id=row.activity_id,
+                       role=row.role)
+            step.save()
 
         self._transaction(act)
         return self._task_view(task_id)
@@ -260,9 +266,10 @@ class Engine:
             if row.assignee_id != person.id:
                 raise TaskClaimedByOther("Solo quien tomó la tarea puede liberarla")
             row.assignee_id = None
-            definition = self._definition(case.version_id)
-            _Step(self.runtime, session, case, definition, None, self.clock(), person, []).event(
-                "task_released", task_id=task_id, activity_id=row.activity_id, role=row.role)
+            step = _Step(session, case, self._definition(case.version_id), self.clock(), person)
+            step.event("task_released", task_id=task_id, activity_id=row.activity_id,
+                       role=row.role)
+            step.save()
 
         self._transaction(act)
         return self._task_view(task_id)
@@ -292,7 +299,7 @@ class Engine:
         """Complete a task with its form; the case moves on to its next tasks."""
         person = self._actor(by)
 
-        def act(session: Session) -> int:
+        def act(session: Session) -> CaseView:
             now = self.clock()
             row, case = self._lock_open_task(session, task_id)
             self._check_may_complete(row, person)
@@ -300,19 +307,19 @@ class Engine:
             activity = definition.activity(row.activity_id)
             clean = self._validated(session, definition, activity.form_id, form_data, now)
             with bound_now(now):
-                workflow = self.runtime.restore(definition, case.state)
+                workflow = self._workflow(definition, case)
                 task = self.runtime.find_ready(workflow, task_id)
                 if task is None:
                     raise TaskAlreadyCompleted("La tarea ya fue completada")
                 path = self.runtime.complete(workflow, task, clean)
-            step = _Step(self.runtime, session, case, definition, workflow, now, person, path)
+            snap = self.runtime.snapshot(workflow, definition.side_branches)
+            step = _Step(session, case, definition, now, person)
             step.event("task_completed", task_id=task_id, activity_id=activity.bpmn_id,
-                       data={"form": clean, "path": path}, with_state=True, role=row.role)
-            self._settle(step)
-            return case.id
+                       data={"form": clean, "path": path}, state_hash=snap.fingerprint,
+                       role=row.role)
+            return self._settle(step, workflow, snap, path)
 
-        case_id = self._transaction(act)
-        return self.case(case_id, by=person)
+        return self._transaction(act)
 
     def fire_due_timers(self, now: datetime | None = None) -> int:
         """Fire every timer that is due; return how many cases moved. Safe to run in parallel."""
@@ -337,13 +344,13 @@ class Engine:
             return False
         definition = self._definition(case.version_id)
         with bound_now(now):
-            workflow = self.runtime.restore(definition, case.state)
+            workflow = self._workflow(definition, case)
             fired = self.runtime.fire_timers(workflow)
-        step = _Step(self.runtime, session, case, definition, workflow, now, None, [])
-        step.path = fired
+        snap = self.runtime.snapshot(workflow, definition.side_branches)
+        step = _Step(session, case, definition, now, None)
         if fired:
-            step.event("timer_fired", data={"timers": fired}, with_state=True)
-        self._settle(step)
+            step.event("timer_fired", data={"timers": fired}, state_hash=snap.fingerprint)
+        self._settle(step, workflow, snap, fired)
         return bool(fired)
 
     # -- reading ----------------------------------------------------------------------------
@@ -354,19 +361,22 @@ class Engine:
         with self._reader() as session:
             case = self._visible_case(session, case_ref, person)
             definition = self._definition(case.version_id)
-            workflow = self.runtime.restore(definition, case.state)
+            data = self.runtime.stored_data(definition, case.state)
             tasks = session.scalars(select(OpenTaskRow).where(OpenTaskRow.case_id == case.id)
                                     .order_by(OpenTaskRow.created_at)).all()
-            names = self._usernames(session, {t.assignee_id for t in tasks})
-            return CaseView(
-                id=case.id, number=case.number, process_id=case.process_id,
-                process_name=definition.name, version_hash=definition.version_hash,
-                status=case.status, outcome=case.outcome, requester=case.requester,
-                subject=case.subject, started_at=case.started_at, updated_at=case.updated_at,
-                completed_at=case.completed_at, due_at=case.due_at, overdue_at=case.overdue_at,
-                open_tasks=tuple(_task_view(t, names) for t in tasks),
-                data=self.runtime.current_data(workflow, definition.side_branches),
-            )
+            return self._case_view(session, case, definition, list(tasks), data)
+
+    def _case_view(self, session: Session, case: CaseRow, definition: ProcessDefinition,
+                   tasks: list[OpenTaskRow], data: dict[str, Any]) -> CaseView:
+        names = self._usernames(session, {t.assignee_id for t in tasks})
+        return CaseView(
+            id=case.id, number=case.number, process_id=case.process_id,
+            process_name=definition.name, version_hash=definition.version_hash,
+            status=case.status, outcome=case.outcome, requester=case.requester,
+            subject=case.subject, started_at=case.started_at, updated_at=case.updated_at,
+            completed_at=case.completed_at, due_at=case.due_at, overdue_at=case.overdue_at,
+            open_tasks=tuple(_task_view(t, names) for t in tasks), data=data,
+        )
 
     def history(self, case_ref: int | str, *, by: Actor) -> list[AuditEntry]:
         """Return the case's log, oldest first."""
@@ -387,7 +397,7 @@ class Engine:
             rows = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case.id)
                                    .order_by(CaseEventRow.seq)).all()
             broken = audit.first_broken_link(case.id, rows)
-            stored = self.runtime.fingerprint(self.runtime.restore(definition, case.state))
+            stored_state, stored_fingerprint = case.state, case.fingerprint
         steps, workflow = [], None
         for row in rows:
             replayed: bytes | None = None
@@ -398,10 +408,23 @@ class Engine:
                 seq=row.seq, event_type=row.event_type, activity_id=row.activity_id,
                 recorded_state=row.state_hash.hex() if row.state_hash else None,
                 replayed_state=replayed.hex() if replayed else None))
-        final = self.runtime.fingerprint(workflow) if workflow is not None else None
         return ReplayView(case_number=case.number, chain_intact=broken is None, broken_at=broken,
-                          steps=tuple(steps),
-                          stored_state_matches=final == stored == case.fingerprint)
+                          steps=tuple(steps), stored_state_matches=self._matches_stored(
+                              definition, workflow, stored_state, stored_fingerprint))
+
+    def _matches_stored(self, definition: ProcessDefinition, replayed: BpmnWorkflow | None,
+                        state: bytes, fingerprint: bytes) -> bool:
+        """Tell whether a replayed workflow is the one the database holds for the case."""
+        if replayed is None:
+            return False
+        snap = self.runtime.snapshot(replayed, definition.side_branches)
+        if snap.fingerprint != fingerprint:
+            return False
+        if snap.completed:
+            return self.runtime.stored_data(definition, state) == json.loads(
+                audit.canonical_json(snap.data))
+        stored = self.runtime.restore(definition, state)
+        return self.runtime.fingerprint(stored) == fingerprint
 
     def _replay_event(self, definition: ProcessDefinition, workflow: BpmnWorkflow | None,
                       row: CaseEventRow) -> BpmnWorkflow | None:
@@ -455,10 +478,10 @@ class Engine:
             form = definition.form(row.form_id)
             draft = session.get(TaskDraftRow, (task_id, person.id))
             names = self._usernames(session, {row.assignee_id})
-            workflow = self.runtime.restore(definition, case.state)
-            task = self.runtime.find_ready(workflow, task_id)
-            data = dict(task.data) if task is not None else self.runtime.current_data(
-                workflow, definition.side_branches)
+            snap = self.runtime.snapshot(self.runtime.restore(definition, case.state),
+                                         definition.side_branches)
+            task = snap.find_ready(task_id)
+            data = dict(task.data) if task is not None else snap.data
             return TaskDetail(
                 task=_task_view(row, names),
                 form_schema=dict(form.schema) if form else None,
@@ -484,10 +507,25 @@ class Engine:
         for _attempt in range(MAX_ATTEMPTS):
             try:
                 with self._writer.begin() as session:
-                    return act(session)
+                    session.info["after_commit"] = []
+                    result = act(session)
             except (StaleDataError, IntegrityError):
                 continue
+            for callback in session.info["after_commit"]:
+                callback()
+            return result
         raise StaleCase("El caso cambió mientras se guardaba; vuelva a intentarlo")
+
+    def _workflow(self, definition: ProcessDefinition, case: CaseRow) -> BpmnWorkflow:
+        """Return the case's workflow: the one this process saved last, or restored from the DB."""
+        cached = self._workflows.take(case.id, case.version)
+        return cached if cached is not None else self.runtime.restore(definition, case.state)
+
+    def _keep(self, session: Session, case: CaseRow, workflow: BpmnWorkflow) -> None:
+        """Cache the workflow once the transaction that saved it has committed."""
+        case_id, version = case.id, case.version
+        session.info["after_commit"].append(
+            lambda: self._workflows.put(case_id, version, workflow))
 
     def _actor(self, by: Actor) -> PersonView:
         return by if isinstance(by, PersonView) else self.person(by)
@@ -529,17 +567,16 @@ class Engine:
         return bool(person.roles & set(definition.roles()))
 
     def _lock_open_task(self, session: Session, task_id: str) -> tuple[OpenTaskRow, CaseRow]:
-        row = session.get(OpenTaskRow, task_id)
-        if row is None:
+        # One statement reads the task and locks its case (PostgreSQL); a concurrent winner
+        # that deleted the task row makes it come back empty. SQLite's BEGIN IMMEDIATE has
+        # already serialized writers.
+        found = session.execute(
+            select(OpenTaskRow, CaseRow).join(CaseRow, CaseRow.id == OpenTaskRow.case_id)
+            .where(OpenTaskRow.task_id == task_id).with_for_update()
+        ).first()
+        if found is None:
             self._raise_missing_task(session, task_id)
-        case = session.scalars(select(CaseRow).where(CaseRow.id == row.case_id)
-                               .with_for_update()).one()
-        # Read again under the lock: a concurrent winner may have completed it meanwhile.
-        row = session.scalars(select(OpenTaskRow).where(OpenTaskRow.task_id == task_id)
-                              .execution_options(populate_existing=True)).first()
-        if row is None:
-            self._raise_missing_task(session, task_id)
-        return row, case
+        return found[0], found[1]
 
     def _raise_missing_task(self, session: Session, task_id: str) -> NoReturn:
         done = session.scalars(select(CaseEventRow.id).where(
@@ -577,69 +614,79 @@ class Engine:
             clean[name] = next_in_sequence(session, sequence.format(year=year))
         return clean
 
-    def _settle(self, step: _Step) -> None:
+    def _settle(self, step: _Step, workflow: BpmnWorkflow, snap: Snapshot,
+                path: list[str]) -> CaseView:
         """Save the workflow and bring the case row, open tasks and drafts in line with it."""
-        session, case, definition, workflow, now = (step.session, step.case, step.definition,
-                                                    step.workflow, step.now)
-        assert workflow is not None
-        overdue = [t for t in step.path if t in definition.overdue_timers]
+        session, case, definition, now = step.session, step.case, step.definition, step.now
+        changes = step.changes
+        overdue = [t for t in path if t in definition.overdue_timers]
         if overdue and case.overdue_at is None:
-            case.overdue_at = now
+            changes["overdue_at"] = now
             step.event("deadline_passed", data={"timers": overdue})
-        pending = self.runtime.pending_timers(workflow)
         deadlines = dict(case.deadlines or {})
-        deadlines.update({k: v.isoformat() for k, v in pending.items()})
-        case.deadlines = deadlines
-        case.next_timer_at = min(pending.values()) if pending else None
+        deadlines.update({k: v.isoformat() for k, v in snap.pending_timers.items()})
+        if deadlines != case.deadlines:
+            changes["deadlines"] = deadlines
+        pending = snap.pending_timers.values()
+        changes["next_timer_at"] = min(pending) if pending else None
         if deadlines:
-            case.due_at = min(datetime.fromisoformat(v) for v in deadlines.values())
-        data = self.runtime.current_data(workflow, definition.side_branches)
+            changes["due_at"] = min(datetime.fromisoformat(v) for v in deadlines.values())
         summary = definition.responsibility.case_summary
-        if summary.get("requester") and data.get(summary["requester"]):
-            case.requester = str(data[summary["requester"]])[:300]
-        if summary.get("subject") and data.get(summary["subject"]):
-            case.subject = str(data[summary["subject"]])
-        case.state = self.runtime.dump(workflow)
-        case.fingerprint = self.runtime.fingerprint(workflow)
-        case.updated_at = now
-        self._rewrite_open_tasks(session, case, definition, workflow, deadlines, data, now)
-        if workflow.completed and case.status == "open":
-            case.status, case.completed_at = "completed", now
-            case.outcome = _outcome(definition, self.runtime.reached_end_events(workflow))
-            step.event("case_completed", data={"outcome": case.outcome})
+        for attribute, limit in (("requester", 300), ("subject", None)):
+            field = summary.get(attribute)
+            if field and snap.data.get(field):
+                changes[attribute] = str(snap.data[field])[:limit]
+        if snap.completed and case.status == "open":
+            changes.update(status="completed", completed_at=now,
+                           outcome=_outcome(definition, snap.reached_ends))
+            step.event("case_completed", data={"outcome": changes["outcome"]})
+            changes["state"] = self.runtime.dump_final(snap.data)
+        else:
+            changes["state"] = self.runtime.dump(workflow)
+        changes.update(fingerprint=snap.fingerprint, updated_at=now)
+        tasks = self._rewrite_open_tasks(session, case, definition, snap, deadlines,
+                                         changes.get("requester", case.requester), now)
+        step.save()
+        if not snap.completed:
+            self._keep(session, case, workflow)
+        return self._case_view(session, case, definition, tasks, snap.data)
 
     def _rewrite_open_tasks(self, session: Session, case: CaseRow, definition: ProcessDefinition,
-                            workflow: BpmnWorkflow, deadlines: Mapping[str, str],
-                            data: Mapping[str, Any], now: datetime) -> None:
+                            snap: Snapshot, deadlines: Mapping[str, str], requester: str | None,
+                            now: datetime) -> list[OpenTaskRow]:
         existing = {row.task_id: row for row in session.scalars(
             select(OpenTaskRow).where(OpenTaskRow.case_id == case.id))}
-        ready = {str(t.id): t for t in self.runtime.ready_human_tasks(workflow)}
+        ready = {str(t.id): t for t in snap.ready_human}
         gone = [task_id for task_id in existing if task_id not in ready]
         if gone:
-            session.execute(delete(OpenTaskRow).where(OpenTaskRow.task_id.in_(gone)))
-            session.execute(delete(TaskDraftRow).where(TaskDraftRow.task_id.in_(gone)))
+            # Drafts of these tasks go with them (ON DELETE CASCADE).
+            session.execute(delete(OpenTaskRow).where(OpenTaskRow.task_id.in_(gone))
+                            .execution_options(synchronize_session=False))
+        rows, new_rows = [], []
         for task_id, task in ready.items():
-            if task_id in existing:
+            row = existing.get(task_id)
+            if row is not None:
+                if requester and row.requester != requester:
+                    row.requester = requester
+                rows.append(row)
                 continue
             activity = definition.activity(task.task_spec.bpmn_id)
-            row_role = definition.lane_role(activity.lane)
-            offer = offer_for(row_role, {**data, **task.data})
+            offer = offer_for(definition.lane_role(activity.lane), {**snap.data, **task.data})
             assignee_id = None
             if offer.assignee_username:
                 assignee_id = session.scalars(select(PersonRow.id).where(
                     PersonRow.username == offer.assignee_username)).first()
             due = [datetime.fromisoformat(deadlines[t]) for t in activity.timers if t in deadlines]
-            session.add(OpenTaskRow(
+            new_rows.append(dict(
                 task_id=task_id, case_id=case.id, process_id=case.process_id,
-                process_name=definition.name, case_number=case.number, requester=case.requester,
+                process_name=definition.name, case_number=case.number, requester=requester,
                 activity_id=activity.bpmn_id, activity_name=activity.name, lane=activity.lane,
                 role=offer.role, audience=offer.audience, assignee_id=assignee_id,
                 form_id=activity.form_id, created_at=now, due_at=min(due) if due else None,
             ))
-        if case.requester:
-            for task_id, row in existing.items():
-                if task_id in ready and row.requester != case.requester:
-                    row.requester = case.requester
+        if new_rows:
+            session.execute(insert(OpenTaskRow), new_rows)
+        return rows + [OpenTaskRow(**values) for values in new_rows]
 
     def _task_select(self, visible: Any, filters: InboxFilters) -> Any:
         query = select(OpenTaskRow).where(visible)
@@ -700,34 +747,55 @@ class Engine:
 
 
 class _Step:
-    """What one verb is doing to one case: it appends the case's events in order."""
+    """What one verb does to one case: the events it appends and the case row's new values.
 
-    def __init__(self, runtime: Runtime, session: Session, case: CaseRow,
-                 definition: ProcessDefinition, workflow: BpmnWorkflow | None, now: datetime,
-                 person: PersonView | None, path: list[str]):
-        self.runtime, self.session, self.case, self.definition = runtime, session, case, definition
-        self.workflow, self.now, self.person, self.path = workflow, now, person, path
+    Written with plain INSERT/UPDATE statements (no unit of work); the UPDATE checks the version
+    the verb read, so a concurrent writer makes it fail and the verb is retried.
+    """
+
+    def __init__(self, session: Session, case: CaseRow, definition: ProcessDefinition,
+                 now: datetime, person: PersonView | None):
+        self.session, self.case, self.definition = session, case, definition
+        self.now, self.person = now, person
+        self.changes: dict[str, Any] = {}
+        self._events: list[dict[str, Any]] = []
+        self._seq, self._hash = case.last_seq, case.last_hash
 
     def event(self, event_type: str, *, task_id: str | None = None,
               activity_id: str | None = None, data: dict[str, Any] | None = None,
-              with_state: bool = False, role: str | None = None) -> None:
-        """Append one event to the case's chain (the state hash is taken now, if asked)."""
-        case = self.case
-        state_hash = None
-        if with_state and self.workflow is not None:
-            state_hash = self.runtime.fingerprint(self.workflow)
-        seq = case.last_seq + 1
+              state_hash: bytes | None = None, role: str | None = None) -> None:
+        """Append one event to the case's chain."""
+        seq = self._seq + 1
         actor = self.person.username if self.person else None
         digest = audit.event_hash(
-            case.last_hash, case_id=case.id, seq=seq, at=self.now, actor=actor, role=role,
+            self._hash, case_id=self.case.id, seq=seq, at=self.now, actor=actor, role=role,
             event_type=event_type, task_id=task_id, activity_id=activity_id, data=data,
             state_hash=state_hash)
-        self.session.add(CaseEventRow(
-            case_id=case.id, seq=seq, at=self.now, actor_id=self.person.id if self.person else None,
-            actor=actor, role=role, event_type=event_type, task_id=task_id,
-            activity_id=activity_id, data=data, state_hash=state_hash, prev_hash=case.last_hash,
-            hash=digest))
-        case.last_seq, case.last_hash = seq, digest
+        self._events.append(dict(
+            case_id=self.case.id, seq=seq, at=self.now,
+            actor_id=self.person.id if self.person else None, actor=actor, role=role,
+            event_type=event_type, task_id=task_id, activity_id=activity_id, data=data,
+            state_hash=state_hash, hash=digest))
+        self._seq, self._hash = seq, digest
+
+    def save(self) -> None:
+        """Write the events and the case row; raise StaleDataError if the case moved on."""
+        if self._events:
+            self.session.execute(insert(CaseEventRow), self._events)
+            self.changes.update(last_seq=self._seq, last_hash=self._hash)
+        if not self.changes:
+            return
+        seen = self.case.version
+        result: CursorResult[Any] = self.session.execute(  # type: ignore[assignment]
+            update(CaseRow).where(CaseRow.id == self.case.id, CaseRow.version == seen)
+            .values(**self.changes, version=seen + 1)
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            raise StaleDataError(f"case {self.case.id} changed since version {seen}")
+        # Keep the loaded row in step for whoever reads it after this verb.
+        for key, value in {**self.changes, "version": seen + 1}.items():
+            set_committed_value(self.case, key, value)
+        self._events, self.changes = [], {}
 
 
 def _role_titles(library: ProcessLibrary) -> dict[str, frozenset[str]]:

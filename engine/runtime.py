@@ -6,15 +6,23 @@ import hashlib
 import json
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import (
+    BpmnWorkflowConverter,
+    WorkflowConverter,
+)
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     TimerEventDefinition,
 )
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
@@ -22,9 +30,12 @@ from .audit import canonical_json
 from .calendar import WorkingCalendar
 from .clock import install_spiff_clock
 from .errors import ScriptError
-from .library import ProcessDefinition, spiff_serializer
+from .library import ProcessDefinition
 from .sandbox import RestrictedCodeError, sandboxed_script_engine
 
+# A running case stores its whole workflow state; a closed one only its final data, since the
+# hash-chained log reproduces everything else (see Engine.replay).
+_RUNNING, _FINAL = b"W", b"F"
 _LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
 
 
@@ -34,7 +45,7 @@ class Runtime:
     def __init__(self, calendar: WorkingCalendar):
         install_spiff_clock()
         self.calendar = calendar
-        self.serializer = spiff_serializer()
+        self.serializer = _state_serializer()
         self.script_engine = sandboxed_script_engine({
             "add_working_days": self._add_working_days,
             "working_days_between": self._working_days_between,
@@ -60,7 +71,9 @@ class Runtime:
 
     def restore(self, definition: ProcessDefinition, state: bytes) -> BpmnWorkflow:
         """Rebuild a workflow from its stored state and its version's shared specs."""
-        stored = json.loads(zlib.decompress(state))
+        if state[:1] != _RUNNING:
+            raise ValueError("This case is closed: only its final data is stored")
+        stored = json.loads(zlib.decompress(state[1:]))
         self.serializer.migrate(stored)
         stored["spec"] = definition.spec
         stored["subprocess_specs"] = definition.subprocess_specs
@@ -72,10 +85,18 @@ class Runtime:
     def dump(self, workflow: BpmnWorkflow) -> bytes:
         """Serialize a workflow's state without its specs (stored once per version)."""
         state = self.serializer.to_dict(workflow)
-        state.pop("spec")
-        state.pop("subprocess_specs")
         state[self.serializer.VERSION_KEY] = self.serializer.VERSION
-        return zlib.compress(json.dumps(state, separators=(",", ":")).encode(), 6)
+        return _RUNNING + zlib.compress(json.dumps(state, separators=(",", ":")).encode(), 6)
+
+    def dump_final(self, data: dict[str, Any]) -> bytes:
+        """Serialize what a closed case keeps: its final data (the log can rebuild the rest)."""
+        return _FINAL + zlib.compress(canonical_json(data).encode(), 9)
+
+    def stored_data(self, definition: ProcessDefinition, state: bytes) -> dict[str, Any]:
+        """Return a case's current data from its stored state, whichever form it has."""
+        if state[:1] == _FINAL:
+            return dict(json.loads(zlib.decompress(state[1:])))
+        return self.snapshot(self.restore(definition, state), definition.side_branches).data
 
     # -- acting -----------------------------------------------------------------------------
 
@@ -96,10 +117,13 @@ class Runtime:
 
     def find_ready(self, workflow: BpmnWorkflow, task_id: str) -> Task | None:
         """Return the READY human task with this id, or None."""
-        for task in self.ready_human_tasks(workflow):
-            if str(task.id) == task_id:
-                return task
-        return None
+        try:
+            task = workflow.get_task_from_id(UUID(task_id))
+        except (ValueError, TaskNotFoundException):
+            return None
+        if task.state != TaskState.READY or not task.task_spec.manual:
+            return None
+        return task
 
     def complete(self, workflow: BpmnWorkflow, task: Task, data: dict[str, Any]) -> list[str]:
         """Complete a human task with its form data; return the engine path it triggered."""
@@ -117,6 +141,52 @@ class Runtime:
 
     # -- describing -------------------------------------------------------------------------
 
+    def snapshot(self, workflow: BpmnWorkflow,
+                 side_branches: frozenset[str] = frozenset()) -> Snapshot:
+        """Describe a workflow in one pass over its tasks: what is ready, its data, its hash."""
+        states, live = [], []
+        ready_human: list[Task] = []
+        main: list[Task] = []
+        side: list[Task] = []
+        waiting: list[Task] = []
+        ends: list[Task] = []
+        for task in workflow.get_tasks():
+            spec, state, scope = task.task_spec, task.state, task.workflow.spec.name
+            states.append((scope, spec.name, int(state)))
+            if not state & _LIVE:
+                if (state == TaskState.COMPLETED and task.workflow is workflow
+                        and spec.bpmn_id and type(spec).__name__ == "EndEvent"):
+                    ends.append(task)
+                continue
+            live.append((scope, spec.name, task.data))
+            if state == TaskState.WAITING:
+                waiting.append(task)
+            elif spec.bpmn_id and state & (TaskState.READY | TaskState.ERROR):
+                (side if spec.bpmn_id in side_branches else main).append(task)
+                if state == TaskState.READY and spec.manual:
+                    ready_human.append(task)
+        ends.sort(key=lambda t: t.last_state_change)
+        payload: dict[str, Any] = {"tasks": states, "live": live, "completed": workflow.completed}
+        if workflow.completed and workflow.last_task is not None:
+            payload["final"] = workflow.last_task.data
+        fingerprint = hashlib.sha256(canonical_json(payload).encode()).digest()
+        return Snapshot(
+            ready_human=ready_human,
+            data=_case_data(workflow, main, side, waiting, ends, side_branches),
+            fingerprint=fingerprint,
+            reached_ends=[t.task_spec.bpmn_id for t in ends],
+            pending_timers=self.pending_timers(workflow),
+            completed=workflow.completed,
+        )
+
+    def fingerprint(self, workflow: BpmnWorkflow) -> bytes:
+        """Return a hash of the workflow's meaning: task states and live data, no random ids.
+
+        A replay that re-executes the same events produces the same fingerprint, although
+        SpiffWorkflow draws new task ids and timestamps.
+        """
+        return self.snapshot(workflow).fingerprint
+
     def pending_timers(self, workflow: BpmnWorkflow) -> dict[str, datetime]:
         """Return the moment each waiting (non-cyclic) timer fires, by BPMN id."""
         pending = {}
@@ -130,58 +200,59 @@ class Runtime:
                 pending[task.task_spec.bpmn_id] = TimerEventDefinition.get_datetime(value)
         return pending
 
-    def current_data(self, workflow: BpmnWorkflow,
-                     side_branches: frozenset[str] = frozenset()) -> dict[str, Any]:
-        """Return the case's data as it stands.
 
-        That is the data of the main flow's READY tasks (or, once the main flow has ended, of
-        its end event), plus whatever side branches added that the main flow does not have.
-        Waiting events hold stale copies and are ignored.
-        """
-        ready = [t for t in workflow.get_tasks(state=TaskState.READY | TaskState.ERROR)
-                 if t.task_spec.bpmn_id]
-        main = [t for t in ready if t.task_spec.bpmn_id not in side_branches]
-        side = [t for t in ready if t.task_spec.bpmn_id in side_branches]
-        ends = self._reached_ends(workflow)
-        side += [t for t in ends if t.task_spec.bpmn_id in side_branches]
-        if not main:
-            main = [t for t in ends if t.task_spec.bpmn_id not in side_branches][-1:]
-        if not main:
-            waiting = list(workflow.get_tasks(state=TaskState.WAITING))
-            main = waiting[:1] or ([workflow.last_task] if workflow.last_task else [])
-        merged: dict[str, Any] = {}
-        for task in main:
-            merged.update(task.data)
-        for task in side:
-            for key, value in task.data.items():
-                merged.setdefault(key, value)
-        return merged
+@dataclass
+class Snapshot:
+    """What the engine needs to know about a workflow after a step."""
 
-    def _reached_ends(self, workflow: BpmnWorkflow) -> list[Task]:
-        ends = [t for t in workflow.get_tasks(state=TaskState.COMPLETED, skip_subprocesses=True)
-                if type(t.task_spec).__name__ == "EndEvent" and t.task_spec.bpmn_id]
-        ends.sort(key=lambda t: t.last_state_change)
-        return ends
+    ready_human: list[Task]
+    data: dict[str, Any]
+    fingerprint: bytes
+    reached_ends: list[str]
+    pending_timers: dict[str, datetime]
+    completed: bool
 
-    def reached_end_events(self, workflow: BpmnWorkflow) -> list[str]:
-        """Return the BPMN ids of the top-level end events reached, in order."""
-        return [t.task_spec.bpmn_id for t in self._reached_ends(workflow)]
+    def find_ready(self, task_id: str) -> Task | None:
+        """Return the READY human task with this id, or None."""
+        return next((t for t in self.ready_human if str(t.id) == task_id), None)
 
-    def fingerprint(self, workflow: BpmnWorkflow) -> bytes:
-        """Return a hash of the workflow's meaning: task states and live data, no random ids.
 
-        A replay that re-executes the same events produces the same fingerprint, although
-        SpiffWorkflow draws new task ids and timestamps.
-        """
-        tasks, live = [], []
-        for task in workflow.get_tasks():
-            tasks.append((task.workflow.spec.name, task.task_spec.name, int(task.state)))
-            if task.state & _LIVE:
-                live.append((task.workflow.spec.name, task.task_spec.name, task.data))
-        payload = {"tasks": tasks, "live": live, "completed": workflow.completed}
-        if workflow.completed and workflow.last_task is not None:
-            payload["final"] = workflow.last_task.data
-        return hashlib.sha256(canonical_json(payload).encode()).digest()
+def _case_data(workflow: BpmnWorkflow, main: list[Task], side: list[Task], waiting: list[Task],
+               ends: list[Task], side_branches: frozenset[str]) -> dict[str, Any]:
+    """Return the case's data as it stands.
+
+    That is the data of the main flow's READY tasks (or, once the main flow has ended, of its end
+    event), plus whatever side branches added that the main flow lacks. Waiting events hold
+    stale copies and count only when nothing else is left.
+    """
+    side = side + [t for t in ends if t.task_spec.bpmn_id in side_branches]
+    if not main:
+        main = [t for t in ends if t.task_spec.bpmn_id not in side_branches][-1:]
+    if not main:
+        main = waiting[:1] or ([workflow.last_task] if workflow.last_task else [])
+    merged: dict[str, Any] = {}
+    for task in main:
+        merged.update(task.data)
+    for task in side:
+        for key, value in task.data.items():
+            merged.setdefault(key, value)
+    return merged
+
+
+class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
+    """Serialize a workflow without its specs: they are stored once per process version."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct: dict[str, Any] = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+
+def _state_serializer() -> BpmnWorkflowSerializer:
+    config = dict(SPIFF_CONFIG)
+    config[BpmnWorkflow] = _StateOnlyWorkflowConverter
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
 
 def _add_years(start: str, years: int) -> str:
