@@ -24,6 +24,7 @@ from .assignment import offer_for
 from .calendar import WorkingCalendar
 from .clock import Clock, bound_now, local_date, utc_now
 from .directory import Directory, normalise_title
+from .effects import EffectContext, EffectHandler, Effects
 from .errors import (
     Conflict,
     NotFound,
@@ -92,7 +93,8 @@ class Engine:
 
     def __init__(self, database: str | SqlEngine, library: ProcessLibrary, *,
                  clock: Clock = utc_now, calendar: WorkingCalendar | None = None,
-                 password_hasher: PasswordHasher | None = None, cache_size: int = 256):
+                 password_hasher: PasswordHasher | None = None, cache_size: int = 256,
+                 effects: Effects | None = None):
         self.sql = connect(database) if isinstance(database, str) else database
         self._writer, self._reader = session_factories(self.sql)
         self.library = library
@@ -102,6 +104,7 @@ class Engine:
         self.directory = Directory(password_hasher or PasswordHasher(), _role_titles(library))
         self._definitions: dict[int, ProcessDefinition] = {}
         self._workflows = WorkflowCache(cache_size)
+        self.effects: dict[str, EffectHandler] = dict(effects or {})
         self._current: dict[str, int] = {}
 
     # -- set-up -----------------------------------------------------------------------------
@@ -230,6 +233,7 @@ class Engine:
                 step.event("task_completed", task_id=str(task.id), activity_id=activity.bpmn_id,
                            data={"form": clean, "path": path}, state_hash=snap.fingerprint,
                            role=role)
+                path = [activity.bpmn_id, *path]
             return self._settle(step, workflow, snap, path)
 
         return self._transaction(act)
@@ -317,7 +321,7 @@ class Engine:
             step.event("task_completed", task_id=task_id, activity_id=activity.bpmn_id,
                        data={"form": clean, "path": path}, state_hash=snap.fingerprint,
                        role=row.role)
-            return self._settle(step, workflow, snap, path)
+            return self._settle(step, workflow, snap, [activity.bpmn_id, *path])
 
         return self._transaction(act)
 
@@ -619,6 +623,7 @@ class Engine:
         """Save the workflow and bring the case row, open tasks and drafts in line with it."""
         session, case, definition, now = step.session, step.case, step.definition, step.now
         changes = step.changes
+        self._apply_effects(step, snap, path)
         overdue = [t for t in path if t in definition.overdue_timers]
         if overdue and case.overdue_at is None:
             changes["overdue_at"] = now
@@ -650,6 +655,21 @@ class Engine:
         if not snap.completed:
             self._keep(session, case, workflow)
         return self._case_view(session, case, definition, tasks, snap.data)
+
+    def _apply_effects(self, step: _Step, snap: Snapshot, path: list[str]) -> None:
+        """Run the effects named by the nodes this step completed, in the order they ran."""
+        for element in path:
+            for name, value in step.definition.element_properties.get(element, {}).items():
+                handler = self.effects.get(name)
+                if handler is None:
+                    continue
+                context = EffectContext(
+                    session=step.session, case_id=step.case.id, case_number=step.case.number,
+                    process_id=step.case.process_id, element_id=element, data=snap.data,
+                    actor=step.person, now=step.now)
+                outcome = handler(context, value)
+                step.event("effect_applied", activity_id=element, data={
+                    "effect": name, "value": value, "outcome": dict(outcome or {})})
 
     def _rewrite_open_tasks(self, session: Session, case: CaseRow, definition: ProcessDefinition,
                             snap: Snapshot, deadlines: Mapping[str, str], requester: str | None,

@@ -38,7 +38,7 @@ NS = {
 FORM_PROPERTY = "formJsonSchemaFilename"
 RESPONSIBILITY_SUFFIX = ".responsibility.json"
 # Bump when the manifest's shape changes, so stored versions are never misread.
-MANIFEST_FORMAT = 2
+MANIFEST_FORMAT = 3
 
 
 def spiff_serializer() -> BpmnWorkflowSerializer:
@@ -83,6 +83,7 @@ class ProcessDefinition:
         self.overdue_timers: frozenset[str] = frozenset(manifest["overdue_timers"])
         self.end_events: dict[str, str] = manifest["end_events"]
         self.side_branches: frozenset[str] = frozenset(manifest["side_branches"])
+        self.element_properties: dict[str, dict[str, str]] = manifest["element_properties"]
 
     def lane_role(self, lane: str | None) -> LaneRole:
         """Return the responsibility-table row of a lane."""
@@ -346,6 +347,12 @@ def _compile_procedure(process_id: str, table: ResponsibilityTable,
         "overdue_timers": sorted(index.overdue_timers),
         "end_events": index.end_events,
         "side_branches": sorted(index.side_branches),
+        "element_properties": {
+            task_spec.bpmn_id: dict(task_spec.extensions["properties"])
+            for task_spec in _walk_task_specs(all_specs)
+            if getattr(task_spec, "bpmn_id", None)
+            and getattr(task_spec, "extensions", {}).get("properties")
+        },
     }
     return ProcessDefinition(process_id, _version_hash(bundle), bundle, manifest, spec, subs)
 
