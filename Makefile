@@ -6,8 +6,10 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export FLASK_APP := app
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+VIEWER := web/static/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js
+CATALOG := web/translations/en/LC_MESSAGES/messages.mo
 
-.PHONY: install install-test run test lint bench worker clean
+.PHONY: install install-test assets run test lint browser bench worker translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +24,27 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[postgres,test]'
 	touch $@
 
-install: $(VENV)/.installed
+# The BPMN viewer comes from npm (pinned in package-lock.json) and is served locally: no CDN.
+$(VIEWER): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --loglevel=error && \
+	  rm -rf web/static/vendor/bpmn-js && mkdir -p web/static/vendor && \
+	  cp -r node_modules/bpmn-js/dist web/static/vendor/bpmn-js; \
+	else \
+	  echo "npm not found: case pages will show no diagram (install Node.js and npm)"; \
+	fi
 
-install-test: $(VENV)/.installed-test
+$(CATALOG): web/translations/en/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(BIN)/pybabel compile --use-fuzzy -q -d web/translations
+
+assets: $(VIEWER) $(CATALOG)
+
+install: $(VENV)/.installed assets
+
+install-test: $(VENV)/.installed-test assets
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's Chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 # Serves on $(HOST):$(PORT) with the timer worker beside it; demo passwords are printed on the
 # first run (set DEMO_PASSWORD=… to give every demo person the same one).
@@ -38,9 +58,15 @@ run: install
 worker: install
 	$(BIN)/flask worker
 
-lint: install-test
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# Re-extract the interface's strings after changing templates or messages.
+translations: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k N_ -o web/translations/messages.pot .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations
+	$(BIN)/pybabel compile --use-fuzzy -q -d web/translations
 
 # The whole suite on SQLite; then, when TEST_DATABASE_URL names a PostgreSQL server, every test
 # that touches the database again on PostgreSQL.
@@ -51,8 +77,11 @@ test: install-test lint
 	  $(BIN)/pytest -m integration; \
 	fi
 
+browser: install-test
+	$(BIN)/pytest -m browser
+
 bench: install-test
 	$(BIN)/python bench/engine_bench.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) instance node_modules web/static/vendor .pytest_cache .mypy_cache .ruff_cache

@@ -41,7 +41,8 @@ def _secret_key(instance_path: Path) -> str:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: load and vet the procedures, connect the engine, register views."""
-    app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app = Flask(__name__, instance_relative_config=True, static_folder=None,
+                template_folder="web/templates")
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     app.config.update(_default_config(instance))
@@ -53,7 +54,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # A broken procedure stops start-up here, naming file, element, line and reason.
     library = ProcessLibrary.load_directory(app.config["BPMN_DIR"], app.config["FORMS_DIR"])
     engine = app.config.get("ENGINE") or Engine(
-        app.config["DATABASE_URL"], library, **app.config.get("ENGINE_OPTIONS", {}))
+        app.config["DATABASE_URL"], library, documents_dir=app.config["DOCUMENTS_DIR"],
+        **app.config.get("ENGINE_OPTIONS", {}))
     engine.create_schema()
     app.extensions["cauce"] = engine
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from argon2 import PasswordHasher
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import IntegrityError
@@ -24,9 +26,12 @@ from .assignment import offer_for
 from .calendar import WorkingCalendar
 from .clock import Clock, bound_now, local_date, utc_now
 from .directory import Directory, normalise_title
+from .documents import DocumentStore, DocumentView, check_document
 from .effects import EffectContext, EffectHandler, Effects
 from .errors import (
     Conflict,
+    FieldError,
+    FormInvalid,
     NotFound,
     PermissionDenied,
     StaleCase,
@@ -38,6 +43,8 @@ from .runtime import Runtime, Snapshot
 from .store import (
     CaseEventRow,
     CaseRow,
+    DocumentRefRow,
+    DocumentRow,
     OpenTaskRow,
     PersonRow,
     ProcessRow,
@@ -94,7 +101,7 @@ class Engine:
     def __init__(self, database: str | SqlEngine, library: ProcessLibrary, *,
                  clock: Clock = utc_now, calendar: WorkingCalendar | None = None,
                  password_hasher: PasswordHasher | None = None, cache_size: int = 256,
-                 effects: Effects | None = None):
+                 effects: Effects | None = None, documents_dir: str | Path | None = None):
         self.sql = connect(database) if isinstance(database, str) else database
         self._writer, self._reader = session_factories(self.sql)
         self.library = library
@@ -105,6 +112,8 @@ class Engine:
         self._definitions: dict[int, ProcessDefinition] = {}
         self._workflows = WorkflowCache(cache_size)
         self.effects: dict[str, EffectHandler] = dict(effects or {})
+        self.documents = DocumentStore(
+            documents_dir or Path(tempfile.gettempdir()) / "cauce-documents")
         self._current: dict[str, int] = {}
 
     # -- set-up -----------------------------------------------------------------------------
@@ -226,7 +235,9 @@ class Engine:
                 role = definition.lane_role(activity.lane).role
                 if role not in person.roles:
                     raise PermissionDenied("Su rol no permite completar la primera tarea")
-                clean = self._validated(session, definition, activity.form_id, data, now)
+                clean = self._validated(session, definition, activity.form_id, data, now,
+                                        person=person, case_id=case.id,
+                                        activity_id=activity.bpmn_id)
                 with bound_now(now):
                     path = self.runtime.complete(workflow, task, clean)
                 snap = self.runtime.snapshot(workflow, definition.side_branches)
@@ -309,7 +320,9 @@ class Engine:
             self._check_may_complete(row, person)
             definition = self._definition(case.version_id)
             activity = definition.activity(row.activity_id)
-            clean = self._validated(session, definition, activity.form_id, form_data, now)
+            clean = self._validated(session, definition, activity.form_id, form_data, now,
+                                    person=person, case_id=case.id,
+                                    activity_id=activity.bpmn_id)
             with bound_now(now):
                 workflow = self._workflow(definition, case)
                 task = self.runtime.find_ready(workflow, task_id)
@@ -447,26 +460,46 @@ class Engine:
                 self.runtime.fire_timers(workflow)
         return workflow
 
-    def inbox(self, by: Actor, *, filters: InboxFilters | None = None, page: int = 1,
-              per_page: int = 50) -> Inbox:
-        """Return a person's tasks: claimed by them, and unclaimed ones of their roles."""
+    def inbox(self, by: Actor, *, filters: InboxFilters | None = None, page_mine: int = 1,
+              page_available: int = 1, per_page: int = 50) -> Inbox:
+        """Return a person's tasks: claimed by them, and unclaimed ones of their roles.
+
+        Both lists, their pages and their totals come from one indexed query on ``open_task``.
+        """
+        person = self._actor(by)
+        statement = self.inbox_statement(person, filters=filters, page_mine=page_mine,
+                                         page_available=page_available, per_page=per_page)
+        with self._reader() as session:
+            rows = session.execute(statement).all()
+        lists: dict[str, list[TaskView]] = {"mine": [], "available": []}
+        totals = {"mine": 0, "available": 0}
+        for row in rows:
+            lists[row.list].append(_task_view(row, {}))
+            totals[row.list] = int(row.total)
+        return Inbox(
+            mine=Page(tuple(lists["mine"]), totals["mine"], max(1, page_mine), per_page),
+            available=Page(tuple(lists["available"]), totals["available"],
+                           max(1, page_available), per_page),
+        )
+
+    def inbox_statement(self, by: Actor, *, filters: InboxFilters | None = None,
+                        page_mine: int = 1, page_available: int = 1, per_page: int = 50) -> Any:
+        """Return the inbox's SQL statement (also to inspect its query plan)."""
         person = self._actor(by)
         filters = filters or InboxFilters()
         mine = OpenTaskRow.assignee_id == person.id
         available = and_(OpenTaskRow.assignee_id.is_(None),
                          OpenTaskRow.audience.in_(sorted(person.audience) or [""]))
-        with self._reader() as session:
-            return Inbox(
-                mine=self._task_page(session, mine, filters, page, per_page),
-                available=self._task_page(session, available, filters, page, per_page),
-            )
-
-    def inbox_query(self, by: Actor, *, filters: InboxFilters | None = None) -> Any:
-        """Return the SQL statement of the "available" list (to inspect its query plan)."""
-        person = self._actor(by)
-        available = and_(OpenTaskRow.assignee_id.is_(None),
-                         OpenTaskRow.audience.in_(sorted(person.audience) or [""]))
-        return self._task_select(available, filters or InboxFilters())
+        parts = []
+        for label, visible, page in (("mine", mine, page_mine),
+                                     ("available", available, page_available)):
+            query = self._task_select(visible, filters).add_columns(
+                literal(label).label("list"), func.count().over().label("total"),
+                PersonRow.username.label("assignee"),
+            ).outerjoin(PersonRow, PersonRow.id == OpenTaskRow.assignee_id)
+            query = query.limit(per_page).offset((max(1, page) - 1) * per_page)
+            parts.append(select(query.subquery()))
+        return union_all(*parts)
 
     def task(self, task_id: str, *, by: Actor) -> TaskDetail:
         """Return an open task with its form, its case's data and the person's draft."""
@@ -542,6 +575,18 @@ class Engine:
         except KeyError:
             raise NotFound(f"No existe el procedimiento {process_id!r}") from None
 
+    def definition_by_hash(self, version_hash: str) -> ProcessDefinition:
+        """Return the process version with this content hash (the one a case runs on)."""
+        for definition in self._definitions.values():
+            if definition.version_hash == version_hash:
+                return definition
+        with self._reader() as session:
+            version_id = session.scalars(select(ProcessVersionRow.id).where(
+                ProcessVersionRow.content_hash == version_hash)).first()
+        if version_id is None:
+            raise NotFound("No existe esa versión del procedimiento")
+        return self._definition(version_id)
+
     def _definition(self, version_id: int) -> ProcessDefinition:
         definition = self._definitions.get(version_id)
         if definition is None:
@@ -599,7 +644,8 @@ class Engine:
             raise TaskClaimedByOther("Otra persona tomó esta tarea")
 
     def _validated(self, session: Session, definition: ProcessDefinition, form_id: str | None,
-                   data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+                   data: Mapping[str, Any], now: datetime, *, person: PersonView,
+                   case_id: int, activity_id: str) -> dict[str, Any]:
         form = definition.form(form_id)
         if form is None:
             return dict(data)
@@ -613,10 +659,86 @@ class Engine:
             return None
 
         clean = form.validate(data, check_person=check_person)
+        self._link_documents(session, form, clean, person, case_id, activity_id)
         year = local_date(now).year
         for name, sequence in form.sequence_fields().items():
             clean[name] = next_in_sequence(session, sequence.format(year=year))
         return clean
+
+    def _link_documents(self, session: Session, form: Any, clean: Mapping[str, Any],
+                        person: PersonView, case_id: int, activity_id: str) -> None:
+        """Attach the documents a form names to the case; refuse ones the person cannot use."""
+        problems = []
+        for name in form.attachment_fields():
+            for sha256 in clean.get(name) or []:
+                refs = session.scalars(select(DocumentRefRow).where(
+                    DocumentRefRow.sha256 == sha256,
+                    or_(DocumentRefRow.case_id == case_id,
+                        and_(DocumentRefRow.case_id.is_(None),
+                             DocumentRefRow.uploaded_by == person.id)))).all()
+                if not refs:
+                    problems.append(FieldError(name, "Documento desconocido; vuelva a adjuntarlo"))
+                for ref in refs:
+                    if ref.case_id is None:
+                        ref.case_id, ref.activity_id = case_id, activity_id
+        if problems:
+            raise FormInvalid(problems)
+
+    def store_document(self, *, by: Actor, filename: str, data: bytes) -> DocumentView:
+        """Keep an uploaded file (checked by size and content type) for a form to attach."""
+        person = self._actor(by)
+        content_type = check_document(filename, data)
+        sha256 = self.documents.put(data)
+        now = self.clock()
+        safe_name = Path(filename.replace("\\", "/")).name[:255] or "documento"
+
+        def act(session: Session) -> DocumentView:
+            if session.get(DocumentRow, sha256) is None:
+                session.add(DocumentRow(sha256=sha256, size=len(data), content_type=content_type,
+                                        created_at=now))
+                session.flush()
+            ref = DocumentRefRow(sha256=sha256, filename=safe_name, uploaded_by=person.id,
+                                 uploaded_at=now)
+            session.add(ref)
+            session.flush()
+            return DocumentView(ref.id, sha256, safe_name, content_type, len(data),
+                                person.username, now, None)
+
+        return self._transaction(act)
+
+    def document(self, sha256: str, *, by: Actor) -> tuple[DocumentView, Path]:
+        """Return a document and its file, if this person uploaded it or may see its case."""
+        person = self._actor(by)
+        with self._reader() as session:
+            rows = session.execute(
+                select(DocumentRefRow, DocumentRow, CaseRow.version_id, PersonRow.username)
+                .join(DocumentRow, DocumentRow.sha256 == DocumentRefRow.sha256)
+                .join(PersonRow, PersonRow.id == DocumentRefRow.uploaded_by)
+                .outerjoin(CaseRow, CaseRow.id == DocumentRefRow.case_id)
+                .where(DocumentRefRow.sha256 == sha256)).all()
+            for ref, doc, version_id, uploader in rows:
+                allowed = ref.uploaded_by == person.id or (
+                    version_id is not None and self._may_see(person, self._definition(version_id)))
+                if allowed:
+                    view = DocumentView(ref.id, doc.sha256, ref.filename, doc.content_type,
+                                        doc.size, uploader, ref.uploaded_at, ref.activity_id)
+                    return view, self.documents.path(sha256)
+        raise NotFound("No existe ese documento")
+
+    def case_documents(self, case_ref: int | str, *, by: Actor) -> list[DocumentView]:
+        """Return the documents attached to a case, oldest first."""
+        person = self._actor(by)
+        with self._reader() as session:
+            case = self._visible_case(session, case_ref, person)
+            rows = session.execute(
+                select(DocumentRefRow, DocumentRow, PersonRow.username)
+                .join(DocumentRow, DocumentRow.sha256 == DocumentRefRow.sha256)
+                .join(PersonRow, PersonRow.id == DocumentRefRow.uploaded_by)
+                .where(DocumentRefRow.case_id == case.id)
+                .order_by(DocumentRefRow.uploaded_at, DocumentRefRow.id)).all()
+            return [DocumentView(ref.id, doc.sha256, ref.filename, doc.content_type, doc.size,
+                                 uploader, ref.uploaded_at, ref.activity_id)
+                    for ref, doc, uploader in rows]
 
     def _settle(self, step: _Step, workflow: BpmnWorkflow, snap: Snapshot,
                 path: list[str]) -> CaseView:
@@ -629,7 +751,7 @@ class Engine:
             changes["overdue_at"] = now
             step.event("deadline_passed", data={"timers": overdue})
         deadlines = dict(case.deadlines or {})
-        deadlines.update({k: v.isoformat() for k, v in snap.pending_timers.items()})
+        deadlines.update({k: v.isoformat() for k, v in snap.timer_moments.items()})
         if deadlines != case.deadlines:
             changes["deadlines"] = deadlines
         pending = snap.pending_timers.values()
@@ -709,7 +831,7 @@ class Engine:
         return rows + [OpenTaskRow(**values) for values in new_rows]
 
     def _task_select(self, visible: Any, filters: InboxFilters) -> Any:
-        query = select(OpenTaskRow).where(visible)
+        query = select(*OpenTaskRow.__table__.columns).where(visible)
         if filters.process_id:
             query = query.where(OpenTaskRow.process_id == filters.process_id)
         if filters.activity_id:
@@ -732,15 +854,6 @@ class Engine:
         order_by = order.desc() if filters.descending else order.asc()
         # Nulls (no deadline) last either way; the task id keeps pages stable.
         return query.order_by(order.is_(None), order_by, OpenTaskRow.task_id)
-
-    def _task_page(self, session: Session, visible: Any, filters: InboxFilters, page: int,
-                   per_page: int) -> Page[TaskView]:
-        query = self._task_select(visible, filters)
-        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-        page = max(1, page)
-        rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
-        names = self._usernames(session, {r.assignee_id for r in rows})
-        return Page(tuple(_task_view(r, names) for r in rows), int(total or 0), page, per_page)
 
     def _task_view(self, task_id: str) -> TaskView:
         with self._reader() as session:
@@ -832,12 +945,15 @@ def _outcome(definition: ProcessDefinition, ends: list[str]) -> str | None:
     return definition.end_events.get(main[-1], main[-1]) if main else None
 
 
-def _task_view(row: OpenTaskRow, usernames: Mapping[int, str]) -> TaskView:
+def _task_view(row: Any, usernames: Mapping[int, str]) -> TaskView:
+    assignee = getattr(row, "assignee", None) if not isinstance(row, OpenTaskRow) else None
+    if assignee is None and row.assignee_id:
+        assignee = usernames.get(row.assignee_id)
     return TaskView(
         task_id=row.task_id, case_id=row.case_id, case_number=row.case_number,
         process_id=row.process_id, process_name=row.process_name, activity_id=row.activity_id,
         activity_name=row.activity_name, lane=row.lane, role=row.role, requester=row.requester,
-        assignee=usernames.get(row.assignee_id) if row.assignee_id else None,
+        assignee=assignee,
         created_at=row.created_at, due_at=row.due_at, form_id=row.form_id,
     )
 

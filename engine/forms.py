@@ -50,6 +50,11 @@ class FormDefinition:
         return {name: prop["x-sequence"] for name, prop in self.properties().items()
                 if isinstance(prop, Mapping) and "x-sequence" in prop}
 
+    def attachment_fields(self) -> list[str]:
+        """Return the fields holding attached documents (``x-attachments``)."""
+        return [name for name, prop in self.properties().items()
+                if isinstance(prop, Mapping) and prop.get("x-attachments")]
+
     def read_only_fields(self) -> set[str]:
         """Return the fields the person never supplies (``readOnly``)."""
         return {name for name, prop in self.properties().items()

@@ -150,9 +150,17 @@ class Runtime:
         side: list[Task] = []
         waiting: list[Task] = []
         ends: list[Task] = []
+        timers: dict[str, datetime] = {}
+        pending: dict[str, datetime] = {}
         for task in workflow.get_tasks():
             spec, state, scope = task.task_spec, task.state, task.workflow.spec.name
             states.append((scope, spec.name, int(state)))
+            moment = _timer_moment(task)
+            if moment is not None:
+                # A fired timer keeps its moment: it stays the deadline of the work it bounds.
+                timers[spec.bpmn_id] = moment
+                if state & (TaskState.WAITING | TaskState.READY):
+                    pending[spec.bpmn_id] = moment
             if not state & _LIVE:
                 if (state == TaskState.COMPLETED and task.workflow is workflow
                         and spec.bpmn_id and type(spec).__name__ == "EndEvent"):
@@ -175,7 +183,8 @@ class Runtime:
             data=_case_data(workflow, main, side, waiting, ends, side_branches),
             fingerprint=fingerprint,
             reached_ends=[t.task_spec.bpmn_id for t in ends],
-            pending_timers=self.pending_timers(workflow),
+            pending_timers=pending,
+            timer_moments=timers,
             completed=workflow.completed,
         )
 
@@ -209,12 +218,26 @@ class Snapshot:
     data: dict[str, Any]
     fingerprint: bytes
     reached_ends: list[str]
+    # Timers still to fire (WAITING, or READY to be run by the next engine step).
     pending_timers: dict[str, datetime]
+    # Every timer whose moment is known, fired or not.
+    timer_moments: dict[str, datetime]
     completed: bool
 
     def find_ready(self, task_id: str) -> Task | None:
         """Return the READY human task with this id, or None."""
         return next((t for t in self.ready_human if str(t.id) == task_id), None)
+
+
+def _timer_moment(task: Task) -> datetime | None:
+    definition = getattr(task.task_spec, "event_definition", None)
+    if not isinstance(definition, TimerEventDefinition) or isinstance(
+            definition, CycleTimerEventDefinition):
+        return None
+    value = task.internal_data.get("event_value")
+    if not isinstance(value, str):
+        return None
+    return TimerEventDefinition.get_datetime(value)
 
 
 def _case_data(workflow: BpmnWorkflow, main: list[Task], side: list[Task], waiting: list[Task],

@@ -308,3 +308,27 @@ def next_in_sequence(session: Any, name: str) -> int:
         update(CounterRow).where(CounterRow.name == name)
         .values(value=CounterRow.value + 1).returning(CounterRow.value)
     ).scalar_one())
+
+
+class DocumentRow(Base):
+    """A stored file, addressed by the SHA-256 of its content (stored once however often used)."""
+
+    __tablename__ = "document"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+
+
+class DocumentRefRow(Base):
+    """A document as someone attached it: its name, who, and the case it belongs to."""
+
+    __tablename__ = "document_ref"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("document.sha256"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    uploaded_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    uploaded_at: Mapped[datetime]
+    # Empty until the form that attaches it is completed (a new case has no id yet).
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    activity_id: Mapped[str | None] = mapped_column(String(100))

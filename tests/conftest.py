@@ -41,6 +41,21 @@ class FakeClock:
         return moment
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_translations() -> None:
+    """Compile the English catalog when it is missing or stale (``make`` does it too)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    po = ROOT / "web" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
+    mo = po.with_suffix(".mo")
+    if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+        with po.open("rb") as source:
+            catalog = read_po(source)
+        with mo.open("wb") as target:
+            write_mo(target, catalog)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     # Monday 2 March 2026, 10:00 in Quito.
@@ -80,15 +95,18 @@ def database_url(tmp_path: Path, _postgres_url: str | None) -> Iterator[str]:
     yield _postgres_url
 
 
-def make_engine(database_url: str, library: ProcessLibrary, clock: FakeClock) -> Engine:
-    engine = Engine(database_url, library, clock=clock, password_hasher=FAST_HASHER)
+def make_engine(database_url: str, library: ProcessLibrary, clock: FakeClock,
+                documents_dir: Path | None = None) -> Engine:
+    engine = Engine(database_url, library, clock=clock, password_hasher=FAST_HASHER,
+                    documents_dir=documents_dir)
     engine.create_schema()
     return engine
 
 
 @pytest.fixture
-def engine(database_url: str, library: ProcessLibrary, clock: FakeClock) -> Iterator[Engine]:
-    eng = make_engine(database_url, library, clock)
+def engine(database_url: str, library: ProcessLibrary, clock: FakeClock,
+           tmp_path: Path) -> Iterator[Engine]:
+    eng = make_engine(database_url, library, clock, tmp_path / "documents")
     yield eng
     eng.sql.dispose()
 

@@ -75,3 +75,16 @@ def test_due_states_use_three_working_days_for_por_vencer(engine, clock):
     assert engine.due_state(datetime(2026, 10, 30, 14, 0, tzinfo=UTC)) == "vencida"
     assert engine.due_state(soon) == "por_vencer"
     assert engine.due_state(later) == "a_tiempo"
+
+
+def test_a_request_recorded_late_is_overdue_at_once_and_still_shows_its_deadline(walker, engine):
+    # Registered on 2 March 2026 for a request received on 2 February: 15 working days have
+    # passed (Carnival 16-17 February included), so the case is escalated immediately.
+    case = walker.start(request_date="2026-02-02")
+    assert case.overdue_at is not None
+    assert sorted(t.activity_id for t in case.open_tasks) == [
+        "atender_vencimiento", "reasignar_solicitud"]
+    task = walker.task("reasignar_solicitud")
+    assert task.due_at == datetime(2026, 2, 26, 4, 59, 59, tzinfo=UTC)
+    assert engine.due_state(task.due_at) == "vencida"
+    assert engine.fire_due_timers() == 0

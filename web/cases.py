@@ -1,0 +1,175 @@
+"""Cases: start one, read one (timeline, documents, diagram), and its generated documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from engine import CauceError, FormInvalid, NotFound
+
+from . import engine
+from .auth import person
+from .casedata import describe
+from .formview import parse_submission
+from .social_report import social_report, social_report_pdf
+from .tasks import document_names, render_form_page, store_uploads
+
+blueprint = Blueprint("cases", __name__)
+
+EVENT_LABELS = {
+    "case_started": "Inició el caso",
+    "task_completed": "Completó la tarea",
+    "task_claimed": "Tomó la tarea",
+    "task_released": "Liberó la tarea",
+    "timer_fired": "Se cumplió un plazo",
+    "deadline_passed": "Plazo vencido: caso marcado y escalado",
+    "case_completed": "Caso cerrado",
+    "effect_applied": "Registro aplicado",
+}
+
+
+def _first_form(process_id: str) -> tuple[Any, Any]:
+    definition = engine().library.find(process_id)
+    if definition is None:
+        abort(404)
+    start_activity = next((a for a in definition.activities.values()
+                           if a.lane == definition.start_lane), None)
+    form = definition.form(start_activity.form_id) if start_activity else None
+    return definition, form
+
+
+@blueprint.route("/casos/nuevo")
+def new_case_list() -> str:
+    """List the procedures this person may start a case of."""
+    return render_template("case_new_list.html",
+                           processes=engine().startable_processes(person()))
+
+
+@blueprint.route("/casos/nuevo/<process_id>", methods=["GET", "POST"])
+def new_case(process_id: str) -> Any:
+    """Show the first activity's form and open the case with it."""
+    me = person()
+    definition, form = _first_form(process_id)
+    if definition not in engine().startable_processes(me):
+        abort(404)
+    schema = dict(form.schema) if form else {"type": "object", "properties": {}}
+    ui = dict(form.ui) if form else {}
+    context = dict(definition=definition)
+    errors: dict[str, list[str]] = {}
+    if request.method == "GET":
+        return render_form_page("case_new.html", schema=schema, ui=ui, data={}, errors=errors,
+                                **context)
+    data = parse_submission(schema, ui, request.form, lambda f: store_uploads(f, errors))
+    names = document_names([s for k, p in schema.get("properties", {}).items()
+                            if p.get("x-attachments") for s in data.get(k, [])])
+    if errors:
+        return render_form_page("case_new.html", schema=schema, ui=ui, data=data, errors=errors,
+                                document_names=names, status=400, **context)
+    try:
+        case = engine().start_case(process_id, by=me, data=data)
+    except FormInvalid as error:
+        return render_form_page("case_new.html", schema=schema, ui=ui, data=data,
+                                errors=error.by_field(), document_names=names, status=400,
+                                **context)
+    except CauceError as error:
+        flash(_(error.message), "error")
+        return render_form_page("case_new.html", schema=schema, ui=ui, data=data, errors=errors,
+                                document_names=names, status=409, **context)
+    flash(_("Caso %(number)s registrado.", number=case.number), "success")
+    return redirect(url_for("cases.case", number=case.number))
+
+
+def _case_or_404(number: str) -> Any:
+    try:
+        return engine().case(number, by=person())
+    except NotFound:
+        abort(404)
+
+
+@blueprint.route("/casos/<number>")
+def case(number: str) -> str:
+    """Show a case: state, timeline, documents, open tasks and the diagram."""
+    me = person()
+    eng = engine()
+    view = _case_or_404(number)
+    definition = eng.library.find(view.process_id)
+    history = eng.history(view.id, by=me)
+    language = str(get_locale())
+    full = eng.definition_by_hash(view.version_hash)
+    return render_template(
+        "case.html", case=view, history=history, event_labels=EVENT_LABELS,
+        items=describe(full, view.data, language),
+        documents=eng.case_documents(view.id, by=me), due_state=eng.due_state,
+        people={p.username: p.full_name for p in _people(history)},
+        activities={a.bpmn_id: a.name for a in full.activities.values()},
+        report=social_report(view, history) if view.process_id == "social_case" else None,
+        completed_activities=sorted({e.activity_id for e in history
+                                     if e.event_type == "task_completed" and e.activity_id}),
+        active_activities=sorted({t.activity_id for t in view.open_tasks}),
+        definition=definition,
+    )
+
+
+def _people(history: list[Any]) -> list[Any]:
+    eng = engine()
+    found = []
+    for username in sorted({e.actor for e in history if e.actor}):
+        try:
+            found.append(eng.person(username))
+        except NotFound:
+            continue
+    return found
+
+
+@blueprint.route("/casos/<number>/diagrama.bpmn")
+def diagram(number: str) -> Response:
+    """Return the BPMN of the version the case runs on (for the diagram viewer)."""
+    view = _case_or_404(number)
+    full = engine().definition_by_hash(view.version_hash)
+    main = next(name for name in full.bundle if name.endswith(".bpmn")
+                and f'id="{view.process_id}"' in full.bundle[name])
+    response = make_response(full.bundle[main])
+    response.headers["Content-Type"] = "application/xml; charset=utf-8"
+    return response
+
+
+@blueprint.route("/casos/<number>/informe")
+def report(number: str) -> str:
+    """Show the Informe Técnico de Trabajo Social as a printable page."""
+    me = person()
+    view = _case_or_404(number)
+    found = social_report(view, engine().history(view.id, by=me))
+    if found is None:
+        abort(404)
+    names = {p.username: p.full_name for p in _people(engine().history(view.id, by=me))}
+    return render_template("social_report.html", case=view, report=found, names=names)
+
+
+@blueprint.route("/casos/<number>/informe.pdf")
+def report_pdf(number: str) -> Response:
+    """Download the Informe Técnico de Trabajo Social as a PDF."""
+    me = person()
+    view = _case_or_404(number)
+    history = engine().history(view.id, by=me)
+    found = social_report(view, history)
+    if found is None:
+        abort(404)
+    names = {p.username: p.full_name for p in _people(history)}
+    response = make_response(social_report_pdf(found, names))
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = (
+        f'inline; filename="informe-tecnico-{view.number}.pdf"')
+    return response

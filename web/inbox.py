@@ -1,0 +1,92 @@
+"""The task inbox ("Bandeja de tareas"): my tasks and the ones my roles may take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from engine import CauceError, InboxFilters
+
+from . import engine
+from .auth import person, safe_next
+
+blueprint = Blueprint("inbox", __name__)
+
+PER_PAGE = 50
+SORTS = ("due_at", "created_at", "case_number", "requester", "activity", "process")
+
+
+def filters_from(args: Any) -> InboxFilters:
+    """Read the inbox filters from query parameters (unknown values are ignored)."""
+    sort = args.get("sort", "due_at")
+    return InboxFilters(
+        process_id=args.get("process") or None,
+        activity_id=args.get("activity") or None,
+        due_state=args.get("state") if args.get("state") in (
+            "vencida", "por_vencer", "a_tiempo", "sin_plazo") else None,
+        search=(args.get("q") or "").strip() or None,
+        sort=sort if sort in SORTS else "due_at",
+        descending=args.get("dir") == "desc",
+    )
+
+
+def _page(args: Any, name: str) -> int:
+    try:
+        return max(1, int(args.get(name, 1)))
+    except ValueError:
+        return 1
+
+
+@blueprint.route("/")
+def index() -> Response:
+    """Send people to their inbox."""
+    return redirect(url_for("inbox.inbox"))
+
+
+@blueprint.route("/bandeja")
+def inbox() -> str:
+    """Show the two lists with filters, search, sorting and pagination."""
+    me = person()
+    eng = engine()
+    filters = filters_from(request.args)
+    lists = eng.inbox(me, filters=filters, page_mine=_page(request.args, "page_mine"),
+                      page_available=_page(request.args, "page_available"), per_page=PER_PAGE)
+    mine, available = lists.mine, lists.available
+    processes = [d for d in eng.processes() if set(d.roles()) & me.roles]
+    activities = sorted({(a.bpmn_id, a.name) for d in processes for a in d.activities.values()
+                         if d.lane_role(a.lane).role in me.roles}, key=lambda a: a[1])
+    return render_template(
+        "inbox.html", mine=mine, available=available, filters=filters, processes=processes,
+        activities=activities, due_state=eng.due_state, args=request.args,
+        startable=eng.startable_processes(me))
+
+
+def _back() -> str:
+    return safe_next(request.form.get("next"), url_for("inbox.inbox"))
+
+
+@blueprint.route("/tareas/<task_id>/tomar", methods=["POST"])
+def claim(task_id: str) -> Response:
+    """Take a task from the role's list."""
+    try:
+        task = engine().claim(task_id, by=person())
+        flash(_("Tomó la tarea «%(activity)s» del caso %(case)s.", activity=task.activity_name,
+                case=task.case_number), "success")
+    except CauceError as error:
+        flash(_(error.message), "error")
+    return redirect(_back())
+
+
+@blueprint.route("/tareas/<task_id>/liberar", methods=["POST"])
+def release(task_id: str) -> Response:
+    """Give a task back to the role's list."""
+    try:
+        task = engine().release(task_id, by=person())
+        flash(_("Liberó la tarea «%(activity)s» del caso %(case)s.", activity=task.activity_name,
+                case=task.case_number), "success")
+    except CauceError as error:
+        flash(_(error.message), "error")
+    return redirect(_back())

@@ -1,0 +1,204 @@
+"""The OpenAPI 3.0 description of ``/api`` (kept beside the routes; tested with schemathesis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_NULLABLE_STR = {"type": "string", "nullable": True}
+_DATETIME = {"type": "string", "format": "date-time"}
+_NULLABLE_DATETIME = {"type": "string", "format": "date-time", "nullable": True}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    texts = {400: "Datos inválidos (con los mensajes por campo)", 401: "Sin token válido",
+             404: "No existe, o la persona no puede saber que existe",
+             409: "Ya completada, tomada por otra persona, o el caso cambió"}
+    return {str(code): _json(_ref("Error"), texts[code]) for code in codes}
+
+
+_TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_CASE_REF = {"name": "case_ref", "in": "path", "required": True,
+             "description": "Número del caso (CS-2026-0001) o su id", "schema": {"type": "string"}}
+_SECURED = [{"bearer": []}]
+
+
+def openapi_document() -> dict[str, Any]:
+    """Return the API description."""
+    task = {
+        "type": "object",
+        "required": ["task_id", "case_id", "case_number", "process_id", "activity_id",
+                     "activity_name", "role", "created_at", "due_state"],
+        "properties": {
+            "task_id": {"type": "string"}, "case_id": {"type": "integer"},
+            "case_number": {"type": "string"}, "process_id": {"type": "string"},
+            "process_name": {"type": "string"}, "activity_id": {"type": "string"},
+            "activity_name": {"type": "string"}, "lane": _NULLABLE_STR,
+            "role": {"type": "string"}, "requester": _NULLABLE_STR, "assignee": _NULLABLE_STR,
+            "created_at": _DATETIME, "due_at": _NULLABLE_DATETIME, "form_id": _NULLABLE_STR,
+            "due_state": {"type": "string",
+                          "enum": ["vencida", "por_vencer", "a_tiempo", "sin_plazo"]},
+        },
+    }
+    case = {
+        "type": "object",
+        "required": ["id", "number", "process_id", "status", "open_tasks", "data"],
+        "properties": {
+            "id": {"type": "integer"}, "number": {"type": "string"},
+            "process_id": {"type": "string"}, "process_name": {"type": "string"},
+            "version_hash": {"type": "string"},
+            "status": {"type": "string", "enum": ["open", "completed"]},
+            "outcome": _NULLABLE_STR, "requester": _NULLABLE_STR, "subject": _NULLABLE_STR,
+            "started_at": _DATETIME, "updated_at": _DATETIME,
+            "completed_at": _NULLABLE_DATETIME, "due_at": _NULLABLE_DATETIME,
+            "overdue_at": _NULLABLE_DATETIME,
+            "open_tasks": {"type": "array", "items": _ref("Task")},
+            "data": {"type": "object", "additionalProperties": True},
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Cauce API", "version": "1.0",
+                 "description": "Bandeja de tareas, casos e historial. Autenticación: "
+                                "POST /api/login y luego Authorization: Bearer <token>."},
+        "servers": [{"url": "/"}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"], "properties": {
+                        "code": {"type": "string", "enum": [
+                            "invalid_form", "invalid_document", "bad_request", "unauthorized",
+                            "forbidden", "not_found", "already_completed", "claimed_by_other",
+                            "stale", "conflict", "script_error", "invalid_definition"]},
+                        "message": {"type": "string"},
+                        "fields": {"type": "object", "additionalProperties": {
+                            "type": "array", "items": {"type": "string"}}}}}}},
+                "Task": task,
+                "Case": case,
+                "FormData": {"type": "object", "required": ["data"], "properties": {
+                    "data": {"type": "object", "additionalProperties": True}}},
+                "HistoryEntry": {"type": "object", "required": ["seq", "at", "event_type", "hash"],
+                                 "properties": {
+                                     "seq": {"type": "integer"}, "at": _DATETIME,
+                                     "actor": _NULLABLE_STR, "role": _NULLABLE_STR,
+                                     "event_type": {"type": "string"},
+                                     "task_id": _NULLABLE_STR, "activity_id": _NULLABLE_STR,
+                                     "activity_name": _NULLABLE_STR,
+                                     "data": {"type": "object", "nullable": True},
+                                     "state_hash": _NULLABLE_STR, "hash": {"type": "string"}}},
+                "Document": {"type": "object", "required": ["sha256", "filename"],
+                             "properties": {
+                                 "ref_id": {"type": "integer"}, "sha256": {"type": "string"},
+                                 "filename": {"type": "string"},
+                                 "content_type": {"type": "string"},
+                                 "size": {"type": "integer"}, "uploaded_by": {"type": "string"},
+                                 "uploaded_at": _DATETIME, "activity_id": _NULLABLE_STR}},
+            },
+        },
+        "paths": {
+            "/api/login": {"post": {
+                "summary": "Obtener un token", "security": [],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["username", "password"], "properties": {
+                        "username": {"type": "string"}, "password": {"type": "string"}}}}}},
+                "responses": {"200": _json({"type": "object", "required": ["token"],
+                                            "properties": {"token": {"type": "string"},
+                                                           "expires_in": {"type": "integer"}}},
+                                           "Token"), **_errors(400, 401)}}},
+            "/api/me": {"get": {"summary": "Quién soy y mis roles", "security": _SECURED,
+                                "responses": {"200": _json({"type": "object", "properties": {
+                                    "username": {"type": "string"},
+                                    "full_name": {"type": "string"},
+                                    "roles": {"type": "array", "items": {"type": "string"}}}},
+                                    "Persona"), **_errors(401)}}},
+            "/api/processes": {"get": {
+                "summary": "Procedimientos que puedo iniciar", "security": _SECURED,
+                "responses": {"200": _json({"type": "array", "items": {"type": "object"}},
+                                           "Procedimientos"), **_errors(401)}}},
+            "/api/people": {"get": {
+                "summary": "Personas con un rol", "security": _SECURED,
+                "parameters": [{"name": "role", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": _json({"type": "array", "items": {"type": "object"}},
+                                           "Personas"), **_errors(401)}}},
+            "/api/cases": {"post": {
+                "summary": "Iniciar un caso", "security": _SECURED,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["process", "data"], "properties": {
+                        "process": {"type": "string"},
+                        "data": {"type": "object", "additionalProperties": True}}}}}},
+                "responses": {"201": _json(_ref("Case"), "Caso creado"),
+                              **_errors(400, 401, 404, 409)}}},
+            "/api/inbox": {"get": {
+                "summary": "Mis tareas y las disponibles para mi rol", "security": _SECURED,
+                "parameters": [
+                    {"name": name, "in": "query", "schema": schema} for name, schema in (
+                        ("process", {"type": "string"}), ("activity", {"type": "string"}),
+                        ("state", {"type": "string", "enum": [
+                            "vencida", "por_vencer", "a_tiempo", "sin_plazo"]}),
+                        ("q", {"type": "string"}),
+                        ("sort", {"type": "string", "enum": [
+                            "due_at", "created_at", "case_number", "requester", "activity",
+                            "process"]}),
+                        ("dir", {"type": "string", "enum": ["asc", "desc"]}),
+                        ("page_mine", {"type": "integer", "minimum": 1}),
+                        ("page_available", {"type": "integer", "minimum": 1}))],
+                "responses": {"200": _json({"type": "object", "required": [
+                    "mine", "available", "counts"], "properties": {
+                    "mine": {"type": "array", "items": _ref("Task")},
+                    "available": {"type": "array", "items": _ref("Task")},
+                    "counts": {"type": "object"}, "pages": {"type": "object"}}}, "Bandeja"),
+                    **_errors(400, 401)}}},
+            "/api/tasks/{task_id}": {"get": {
+                "summary": "Una tarea con su formulario (JSON Schema)", "security": _SECURED,
+                "parameters": [_TASK_ID],
+                "responses": {"200": _json({"type": "object", "required": ["task", "form"],
+                                            "properties": {
+                                                "task": _ref("Task"), "form": {"type": "object"},
+                                                "case_data": {"type": "object"},
+                                                "draft": {"type": "object", "nullable": True}}},
+                                           "Tarea"), **_errors(401, 404)}}},
+            **{f"/api/tasks/{{task_id}}/{verb}": {"post": {
+                "summary": summary, "security": _SECURED, "parameters": [_TASK_ID],
+                "responses": {"200": _json(_ref("Task"), "Tarea"), **_errors(401, 404, 409)}}}
+               for verb, summary in (("claim", "Tomar la tarea"),
+                                     ("release", "Liberar la tarea"))},
+            "/api/tasks/{task_id}/draft": {"post": {
+                "summary": "Guardar borrador", "security": _SECURED, "parameters": [_TASK_ID],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": _ref("FormData")}}},
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "saved_at": _DATETIME}}, "Borrador guardado"), **_errors(400, 401, 404, 409)}}},
+            "/api/tasks/{task_id}/complete": {"post": {
+                "summary": "Completar la tarea", "security": _SECURED, "parameters": [_TASK_ID],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": _ref("FormData")}}},
+                "responses": {"200": _json(_ref("Case"), "El caso, ya avanzado"),
+                              **_errors(400, 401, 404, 409)}}},
+            "/api/cases/{case_ref}": {"get": {
+                "summary": "Un caso", "security": _SECURED, "parameters": [_CASE_REF],
+                "responses": {"200": _json(_ref("Case"), "Caso"), **_errors(401, 404)}}},
+            "/api/cases/{case_ref}/history": {"get": {
+                "summary": "Historial del caso", "security": _SECURED, "parameters": [_CASE_REF],
+                "responses": {"200": _json({"type": "array", "items": _ref("HistoryEntry")},
+                                           "Historial"), **_errors(401, 404)}}},
+            "/api/cases/{case_ref}/documents": {"get": {
+                "summary": "Documentos del caso", "security": _SECURED, "parameters": [_CASE_REF],
+                "responses": {"200": _json({"type": "array", "items": _ref("Document")},
+                                           "Documentos"), **_errors(401, 404)}}},
+            "/api/documents": {"post": {
+                "summary": "Subir un documento (PDF, imagen, ofimática)", "security": _SECURED,
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["file"], "properties": {
+                        "file": {"type": "string", "format": "binary"}}}}}},
+                "responses": {"201": _json(_ref("Document"), "Documento guardado"),
+                              **_errors(400, 401)}}},
+        },
+    }
