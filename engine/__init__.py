@@ -4,6 +4,7 @@ The engine is a library with no web imports; the Flask app and the CLI are thin 
 facade re-exported here.
 """
 
+from . import catalogue as _catalogue  # noqa: F401  (its tables are part of the schema)
 from .api import Engine, InboxFilters
 from .calendar import WorkingCalendar
 from .clock import bound_now, utc_now

@@ -237,3 +237,62 @@ class CaseWalker:
 @pytest.fixture
 def walker(engine: Engine, people: dict[str, list[str]]) -> CaseWalker:
     return CaseWalker(engine, people)
+
+
+# -- the web app ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(engine: Engine, database_url: str, tmp_path: Path):
+    """The Flask app on the test engine (CSRF protection on, as in production)."""
+    from app import create_app
+
+    return create_app({"DATABASE_URL": database_url, "ENGINE": engine, "TESTING": True,
+                       "SECRET_KEY": "test-secret", "DOCUMENTS_DIR": str(tmp_path / "documents")})
+
+
+class WebClient:
+    """A Flask test client that signs in and posts forms with their CSRF token."""
+
+    def __init__(self, flask_client: Any):
+        self.http = flask_client
+        self.token = ""
+
+    def csrf_from(self, html: str) -> str:
+        import re
+
+        match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert match, "no CSRF token on the page"
+        self.token = match.group(1)
+        return self.token
+
+    def login(self, username: str, password: str = DEMO_PASSWORD) -> Any:
+        page = self.http.get("/entrar")
+        self.csrf_from(page.get_data(as_text=True))
+        response = self.http.post("/entrar", data={"username": username, "password": password,
+                                                   "csrf_token": self.token})
+        if response.status_code == 302:
+            self.get("/bandeja")  # signing in starts a new session, with a new CSRF secret
+        return response
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        response = self.http.get(url, **kwargs)
+        if response.mimetype == "text/html" and "csrf_token" in response.get_data(as_text=True):
+            self.csrf_from(response.get_data(as_text=True))
+        return response
+
+    def post(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        if not self.token:
+            self.get("/bandeja")
+        return self.http.post(url, data={**(data or {}), "csrf_token": self.token}, **kwargs)
+
+
+@pytest.fixture
+def web(app, people):
+    """Return a function: username -> a signed-in WebClient."""
+    def signed_in(username: str) -> WebClient:
+        client = WebClient(app.test_client())
+        response = client.login(username)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+    return signed_in

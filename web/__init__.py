@@ -36,8 +36,9 @@ class TlsAwareSessionInterface(SecureCookieSessionInterface):
 
 def init_app(app: Flask) -> None:
     """Register extensions, blueprints, template helpers and CLI commands on ``app``."""
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", 8 * 3600)
     app.config.setdefault("MAX_CONTENT_LENGTH", 25 * 1024 * 1024)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
@@ -46,7 +47,7 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, default_timezone="America/Guayaquil")
     csrf.init_app(app)
 
-    from . import api, auth, cases, cli, documents, formats, inbox, tasks
+    from . import api, auth, cases, catalogue_cli, cli, documents, formats, inbox, tasks
 
     formats.init_app(app)
     auth.init_app(app)
@@ -59,6 +60,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api.blueprint)
     _static(app)
     cli.init_app(app)
+    catalogue_cli.init_app(app)
 
 
 def _static(app: Flask) -> None:

@@ -67,7 +67,20 @@ def init_db(drop: bool) -> None:
 @click.option("--password", default=None, help="Una contraseña para todas las personas demo.")
 @click.option("--json", "as_json", is_flag=True, help="Imprime [{username, roles}] en JSON.")
 def seed_demo(password: str | None, as_json: bool) -> None:
-    """Create demo people for every role of every procedure (passwords are printed once)."""
+    """Import the org seeds, then create demo people for every role of every procedure.
+
+    Passwords are printed once (or all set to ``--password``).
+    """
+    from flask import current_app
+
+    from engine.catalogue import import_seeds
+
+    seeds = current_app.config.get("SEEDS_DIR")
+    if seeds:
+        summary = import_seeds(current_engine(), seeds)
+        if not as_json:
+            click.echo(f"Datos de la organización importados de {seeds} "
+                       f"({summary.changes} cambios).")
     accounts = seed_demo_people(current_engine(), password)
     if as_json:
         _dump([{"username": a.username, "full_name": a.full_name, "roles": list(a.roles),
