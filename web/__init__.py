@@ -47,7 +47,7 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, default_timezone="America/Guayaquil")
     csrf.init_app(app)
 
-    from . import api, auth, cases, catalogue_cli, cli, documents, formats, inbox, tasks
+    from . import api, auth, cases, catalogue, catalogue_cli, cli, documents, formats, inbox, tasks
 
     formats.init_app(app)
     auth.init_app(app)
@@ -57,7 +57,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(cases.blueprint)
     app.register_blueprint(documents.blueprint)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(catalogue.blueprint)
+    app.register_blueprint(catalogue.api_blueprint)
     csrf.exempt(api.blueprint)
+    csrf.exempt(catalogue.api_blueprint)
     _static(app)
     cli.init_app(app)
     catalogue_cli.init_app(app)

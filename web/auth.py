@@ -58,7 +58,7 @@ def _load_person() -> None:
 def _guard() -> Response | None:
     if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return None
-    if request.blueprint == "api":
+    if request.blueprint in ("api", "catalogue_api"):
         return None  # the API checks its bearer token itself
     if current_person() is None:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
@@ -130,7 +130,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(404)
     def _not_found(_error: Exception) -> Any:
-        if request.blueprint == "api":
+        if request.blueprint in ("api", "catalogue_api"):
             return {"error": {"code": "not_found", "message": "No existe"}}, 404
         return render_template("error.html", status=404,
                                message=_("No encontramos lo que busca.")), 404

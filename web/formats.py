@@ -90,9 +90,18 @@ def value_text(value: Any) -> str:
     return str(value)
 
 
+PERIODICITY = {"monthly": "Mensual", "quarterly": "Trimestral", "four-monthly": "Cuatrimestral",
+               "half-yearly": "Semestral", "yearly": "Anual"}
+
+
+def periodicity(value: str | None) -> str:
+    """Return the Spanish (or translated) name of a measurement frequency."""
+    return _(PERIODICITY[value]) if value in PERIODICITY else (value or "")
+
+
 def init_app(app: Flask) -> None:
     """Register the filters with Jinja."""
     app.jinja_env.filters.update(fecha=fecha, fecha_hora=fecha_hora, numero=numero,
                                  due_badge=due_badge, due_label=due_label,
-                                 value_text=value_text)
+                                 value_text=value_text, periodicity=periodicity)
     app.jinja_env.globals.update(escape=escape)
