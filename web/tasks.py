@@ -1,0 +1,134 @@
+"""The task page: the activity's form, the case so far beside it, draft and complete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from engine import CauceError, FormInvalid, NotFound, TaskAlreadyCompleted
+from engine.documents import DocumentRefused
+
+from . import engine
+from .auth import person
+from .casedata import describe
+from .formview import FormLabels, build_fields, parse_submission
+
+blueprint = Blueprint("tasks", __name__)
+
+
+def people_picker(role: str) -> list[tuple[str, str]]:
+    """Return (username, name) of everyone holding ``role``."""
+    return [(p.username, p.full_name) for p in engine().people_with_role(role)]
+
+
+def store_uploads(field: str, errors: dict[str, list[str]]) -> list[str]:
+    """Store the files posted for a field; problems go to ``errors`` (the form is kept)."""
+    stored = []
+    for upload in request.files.getlist(f"{field}__upload"):
+        if not upload or not upload.filename:
+            continue
+        try:
+            document = engine().store_document(by=person(), filename=upload.filename,
+                                               data=upload.read())
+            stored.append(document.sha256)
+        except DocumentRefused as error:
+            errors.setdefault(field, []).append(error.message)
+    return stored
+
+
+def render_form_page(template: str, *, schema: dict[str, Any], ui: dict[str, Any],
+                     data: dict[str, Any], errors: dict[str, list[str]], status: int = 200,
+                     **context: Any) -> tuple[str, int]:
+    """Render a page holding a task form, with the values and errors given."""
+    language = str(get_locale())
+    labels = FormLabels(schema, ui, language)
+    names = context.pop("document_names", {})
+    fields = build_fields(schema, labels, data, errors, people_picker, names)
+    return render_template(template, fields=fields, labels=labels, errors=errors,
+                           form_errors=errors.get("", []), **context), status
+
+
+def document_names(shas: list[str]) -> dict[str, str]:
+    """Return file names of documents this person may use."""
+    names = {}
+    for sha in shas:
+        try:
+            names[sha] = engine().document(sha, by=person())[0].filename
+        except NotFound:
+            continue
+    return names
+
+
+def _attachment_shas(schema: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    shas: list[str] = []
+    for key, prop in schema.get("properties", {}).items():
+        if prop.get("x-attachments"):
+            shas += [s for s in data.get(key) or [] if isinstance(s, str)]
+    return shas
+
+
+@blueprint.route("/tareas/<task_id>", methods=["GET", "POST"])
+def task(task_id: str) -> Any:
+    """Show a task's form; save a draft or complete it."""
+    me = person()
+    eng = engine()
+    try:
+        detail = eng.task(task_id, by=me)
+    except NotFound:
+        if request.method == "POST":
+            flash(_("La tarea ya no está abierta: otra persona la completó."), "error")
+            return redirect(url_for("inbox.inbox"))
+        abort(404)
+    schema, ui = detail.form_schema or {"type": "object", "properties": {}}, detail.form_ui
+    case = eng.case(detail.task.case_id, by=me)
+    definition = eng.library.find(case.process_id)
+    language = str(get_locale())
+    context = dict(task=detail.task, case=case, due_state=eng.due_state(detail.task.due_at),
+                   case_items=describe(definition, case.data, language) if definition else [],
+                   documents=eng.case_documents(case.id, by=me))
+    errors: dict[str, list[str]] = {}
+
+    if request.method == "GET":
+        data = detail.draft if detail.draft is not None else _prefill(schema, detail.case_data)
+        return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
+                                document_names=document_names(_attachment_shas(schema, data)),
+                                draft_saved=detail.draft is not None, **context)
+
+    data = parse_submission(schema, ui, request.form, lambda f: store_uploads(f, errors))
+    names = document_names(_attachment_shas(schema, data))
+    if request.form.get("action") == "draft":
+        eng.save_draft(task_id, by=me, data=data)
+        flash(_("Borrador guardado. Puede completar la tarea más tarde."), "success")
+        return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
+                                document_names=names, draft_saved=True, **context)
+    if errors:
+        return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
+                                document_names=names, status=400, **context)
+    try:
+        done = eng.complete_task(task_id, by=me, form_data=data)
+    except FormInvalid as error:
+        return render_form_page("task.html", schema=schema, ui=ui, data=data,
+                                errors=error.by_field(), document_names=names, status=400,
+                                **context)
+    except TaskAlreadyCompleted:
+        flash(_("Otra persona completó esta tarea antes que usted; no se guardó nada."),
+              "error")
+        return redirect(url_for("inbox.inbox"))
+    except CauceError as error:
+        flash(_(error.message), "error")
+        return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
+                                document_names=names, status=409, **context)
+    flash(_("Tarea «%(activity)s» completada.", activity=detail.task.activity_name), "success")
+    still_mine = [t for t in done.open_tasks if t.assignee == me.username]
+    if still_mine:
+        return redirect(url_for("tasks.task", task_id=still_mine[0].task_id))
+    return redirect(url_for("inbox.inbox"))
+
+
+def _prefill(schema: dict[str, Any], case_data: dict[str, Any]) -> dict[str, Any]:
+    """Start a form from what the case already holds for its fields (e.g. a reworked report)."""
+    fields = schema.get("properties", {})
+    return {k: v for k, v in case_data.items() if k in fields}
