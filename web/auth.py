@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -147,7 +146,3 @@ def init_app(app: Flask) -> None:
         return render_template("error.html", status=400, message=_(
             "El formulario caducó o no es válido. Vuelva a la página e inténtelo otra vez.")), 400
 
-
-def requires_person(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark a view as needing a signed-in person (the guard already enforces it)."""
-    return view

@@ -176,7 +176,7 @@ def _field(name: str, key: str, path: str, prop: Mapping[str, Any], labels: Form
            value: Any, errors: Mapping[str, list[str]], required: bool,
            people: Callable[[str], list[tuple[str, str]]], document_names: Mapping[str, str],
            item: str | None = None) -> FieldView:
-    top = key if item is None else key
+    top = key  # the form-level field; ``item`` names the sub-field of a repeatable group
     hints = labels.hints(top, item)
     kind = kind_of(prop, hints)
     view = FieldView(

@@ -196,3 +196,10 @@ def test_dates_and_numbers_are_shown_the_ecuadorian_way(app):
         assert fecha("2026-03-02") == "02/03/2026"
         assert fecha_hora(datetime(2026, 3, 3, 2, 30, tzinfo=UTC)) == "02/03/2026 21:30"
         assert numero(1234567.5) == "1.234.567,5"
+
+
+def test_pages_forbid_scripts_from_anywhere_but_the_site(web):
+    response = web("ana.guaman").get("/bandeja")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

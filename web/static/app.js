@@ -41,6 +41,10 @@
     });
   }
 
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+
   document.querySelectorAll("form.task-form").forEach(function (form) {
     applyShowIf(form);
     form.addEventListener("change", function () { applyShowIf(form); });
