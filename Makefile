@@ -35,7 +35,7 @@ $(VIEWER): package.json package-lock.json
 	fi
 
 $(CATALOG): web/translations/en/LC_MESSAGES/messages.po $(VENV)/.installed
-	$(BIN)/pybabel compile --use-fuzzy -q -d web/translations
+	$(BIN)/pybabel compile --use-fuzzy -d web/translations
 
 assets: $(VIEWER) $(CATALOG)
 
@@ -66,7 +66,7 @@ lint: $(VENV)/.installed-test
 translations: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k N_ -o web/translations/messages.pot .
 	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations
-	$(BIN)/pybabel compile --use-fuzzy -q -d web/translations
+	$(BIN)/pybabel compile --use-fuzzy -d web/translations
 
 # The whole suite on SQLite; then, when TEST_DATABASE_URL names a PostgreSQL server, every test
 # that touches the database again on PostgreSQL.
