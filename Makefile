@@ -53,7 +53,7 @@ run: install
 	$(BIN)/flask seed-demo $(if $(DEMO_PASSWORD),--password '$(DEMO_PASSWORD)')
 	@echo "Cauce en http://$(HOST):$(PORT)/"
 	@$(BIN)/flask worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
-	  $(BIN)/flask run --host $(HOST) --port $(PORT)
+	  $(BIN)/waitress-serve --listen=$(HOST):$(PORT) --threads=8 --call app:create_app
 
 worker: install
 	$(BIN)/flask worker
