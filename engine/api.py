@@ -161,6 +161,24 @@ class Engine:
                 session.commit()
         return view
 
+    def add_person(self, username: str, full_name: str, *, password: str | None = None,
+                   positions: tuple[str, ...] = (), email: str | None = None) -> PersonView:
+        """Register a person holding the positions with these titles (created if new)."""
+        now = self.clock()
+
+        def act(session: Session) -> PersonView:
+            held = [self.directory.ensure_position(session, title, source="directory")
+                    for title in positions]
+            person = self.directory.create_person(session, username, full_name, now=now,
+                                                  password=password, email=email,
+                                                  positions=held)
+            return self.directory.view(session, person)
+
+        try:
+            return self._transaction(act)
+        except StaleCase:
+            raise Conflict(f"Ya existe la persona {username!r}") from None
+
     def person(self, username: str) -> PersonView:
         """Return a person by username with their roles, or raise NotFound."""
         with self._reader() as session:
@@ -749,7 +767,7 @@ class Engine:
         overdue = [t for t in path if t in definition.overdue_timers]
         if overdue and case.overdue_at is None:
             changes["overdue_at"] = now
-            step.event("deadline_passed", data={"timers": overdue})
+            step.event("deadline_passed", data={"timers": overdue}, by_system=True)
         deadlines = dict(case.deadlines or {})
         deadlines.update({k: v.isoformat() for k, v in snap.timer_moments.items()})
         if deadlines != case.deadlines:
@@ -766,7 +784,7 @@ class Engine:
         if snap.completed and case.status == "open":
             changes.update(status="completed", completed_at=now,
                            outcome=_outcome(definition, snap.reached_ends))
-            step.event("case_completed", data={"outcome": changes["outcome"]})
+            step.event("case_completed", data={"outcome": changes["outcome"]}, by_system=True)
             changes["state"] = self.runtime.dump_final(snap.data)
         else:
             changes["state"] = self.runtime.dump(workflow)
@@ -896,17 +914,19 @@ class _Step:
 
     def event(self, event_type: str, *, task_id: str | None = None,
               activity_id: str | None = None, data: dict[str, Any] | None = None,
-              state_hash: bytes | None = None, role: str | None = None) -> None:
-        """Append one event to the case's chain."""
+              state_hash: bytes | None = None, role: str | None = None,
+              by_system: bool = False) -> None:
+        """Append one event to the case's chain (``by_system``: no person caused it)."""
         seq = self._seq + 1
-        actor = self.person.username if self.person else None
+        person = None if by_system else self.person
+        actor = person.username if person else None
         digest = audit.event_hash(
             self._hash, case_id=self.case.id, seq=seq, at=self.now, actor=actor, role=role,
             event_type=event_type, task_id=task_id, activity_id=activity_id, data=data,
             state_hash=state_hash)
         self._events.append(dict(
             case_id=self.case.id, seq=seq, at=self.now,
-            actor_id=self.person.id if self.person else None, actor=actor, role=role,
+            actor_id=person.id if person else None, actor=actor, role=role,
             event_type=event_type, task_id=task_id, activity_id=activity_id, data=data,
             state_hash=state_hash, hash=digest))
         self._seq, self._hash = seq, digest

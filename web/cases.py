@@ -25,7 +25,7 @@ from .auth import person
 from .casedata import describe
 from .formview import parse_submission
 from .social_report import social_report, social_report_pdf
-from .tasks import document_names, render_form_page, store_uploads
+from .tasks import document_names, person_name, render_form_page, store_uploads
 
 blueprint = Blueprint("cases", __name__)
 
@@ -70,8 +70,10 @@ def new_case(process_id: str) -> Any:
     context = dict(definition=definition)
     errors: dict[str, list[str]] = {}
     if request.method == "GET":
-        return render_form_page("case_new.html", schema=schema, ui=ui, data={}, errors=errors,
-                                **context)
+        defaults = {k: p["default"] for k, p in schema.get("properties", {}).items()
+                    if "default" in p}
+        return render_form_page("case_new.html", schema=schema, ui=ui, data=defaults,
+                                errors=errors, **context)
     data = parse_submission(schema, ui, request.form, lambda f: store_uploads(f, errors))
     names = document_names([s for k, p in schema.get("properties", {}).items()
                             if p.get("x-attachments") for s in data.get(k, [])])
@@ -111,16 +113,27 @@ def case(number: str) -> str:
     full = eng.definition_by_hash(view.version_hash)
     return render_template(
         "case.html", case=view, history=history, event_labels=EVENT_LABELS,
-        items=describe(full, view.data, language),
+        items=describe(full, view.data, language, person_name),
         documents=eng.case_documents(view.id, by=me), due_state=eng.due_state,
         people={p.username: p.full_name for p in _people(history)},
         activities={a.bpmn_id: a.name for a in full.activities.values()},
         report=social_report(view, history) if view.process_id == "social_case" else None,
-        completed_activities=sorted({e.activity_id for e in history
-                                     if e.event_type == "task_completed" and e.activity_id}),
+        completed_activities=sorted(_completed_elements(history)),
         active_activities=sorted({t.activity_id for t in view.open_tasks}),
         definition=definition,
     )
+
+
+def _completed_elements(history: list[Any]) -> set[str]:
+    """Return every BPMN element the case went through: tasks, and the engine steps between."""
+    done: set[str] = set()
+    for entry in history:
+        if entry.event_type == "task_completed" and entry.activity_id:
+            done.add(entry.activity_id)
+        data = entry.data or {}
+        done.update(data.get("path") or [])
+        done.update(data.get("timers") or [])
+    return done
 
 
 def _people(history: list[Any]) -> list[Any]:

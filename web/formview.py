@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
 DATE_INPUT = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
@@ -191,7 +192,7 @@ def _field(name: str, key: str, path: str, prop: Mapping[str, Any], labels: Form
         view.value = _as_text(value)
     elif kind == "boolean":
         view.choices = labels.choices(top, [True, False], item) if hints.get("choices") else [
-            ("true", "Sí"), ("false", "No")]
+            ("true", gettext("Sí")), ("false", gettext("No"))]
         view.value = _as_text(value)
     elif kind == "checkboxes":
         view.choices = labels.choices(top, list(prop.get("items", {}).get("enum", [])), item)

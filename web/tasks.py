@@ -24,6 +24,14 @@ def people_picker(role: str) -> list[tuple[str, str]]:
     return [(p.username, p.full_name) for p in engine().people_with_role(role)]
 
 
+def person_name(username: str) -> str:
+    """Return a person's full name (their username if unknown)."""
+    try:
+        return engine().person(username).full_name
+    except NotFound:
+        return username
+
+
 def store_uploads(field: str, errors: dict[str, list[str]]) -> list[str]:
     """Store the files posted for a field; problems go to ``errors`` (the form is kept)."""
     stored = []
@@ -84,11 +92,13 @@ def task(task_id: str) -> Any:
         abort(404)
     schema, ui = detail.form_schema or {"type": "object", "properties": {}}, detail.form_ui
     case = eng.case(detail.task.case_id, by=me)
-    definition = eng.library.find(case.process_id)
     language = str(get_locale())
+    full = eng.definition_by_hash(case.version_hash)
     context = dict(task=detail.task, case=case, due_state=eng.due_state(detail.task.due_at),
-                   case_items=describe(definition, case.data, language) if definition else [],
-                   documents=eng.case_documents(case.id, by=me))
+                   case_items=describe(full, case.data, language, person_name),
+                   documents=eng.case_documents(case.id, by=me),
+                   assignee_name=person_name(detail.task.assignee) if detail.task.assignee
+                   else None)
     errors: dict[str, list[str]] = {}
 
     if request.method == "GET":
@@ -131,4 +141,8 @@ def task(task_id: str) -> Any:
 def _prefill(schema: dict[str, Any], case_data: dict[str, Any]) -> dict[str, Any]:
     """Start a form from what the case already holds for its fields (e.g. a reworked report)."""
     fields = schema.get("properties", {})
-    return {k: v for k, v in case_data.items() if k in fields}
+    data = {k: v for k, v in case_data.items() if k in fields}
+    for key, prop in fields.items():
+        if key not in data and "default" in prop:
+            data[key] = prop["default"]
+    return data

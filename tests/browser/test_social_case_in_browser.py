@@ -171,7 +171,7 @@ def reassign_to_social_worker(page: Page, number: str) -> None:
     sign_in(page, LEADER)
     activity = "Recibir y reasignar la solicitud de intervención"
     claim_and_open(page, number, activity)
-    expect(page.get_by_text(f"Tomada por {LEADER}")).to_be_visible()
+    expect(page.get_by_text("Tomada por Ana Guamán")).to_be_visible()
     # The deadline of rule 6.3 f) is on the task, with its state in words.
     expect(page.locator(".meta .badge")).to_have_text("A tiempo")
     choose(page, "¿Procede como caso social?", "Sí, procede")

@@ -38,6 +38,10 @@
       row.querySelectorAll("label[for]").forEach(function (label) {
         label.htmlFor = label.htmlFor.replace(/-(\d+|__index__)-/, "-" + index + "-");
       });
+      row.querySelectorAll("[aria-describedby]").forEach(function (element) {
+        element.setAttribute("aria-describedby", element.getAttribute("aria-describedby")
+          .replace(/-(\d+|__index__)-/g, "-" + index + "-"));
+      });
     });
   }
 
