@@ -1,8 +1,9 @@
 """Engine benchmark: raw SpiffWorkflow (in memory, full JSON round trip after every task) against
 Cauce's engine facade persisting to SQLite, on the same BPMN and the same form data.
 
-Prints per-task milliseconds, their ratio, and database bytes per completed case; the last line
-is one JSON object for CI logs and issue notes.
+Prints per-task milliseconds, their ratio, and database bytes per completed case; then runs the
+HTTP benchmark (``http_bench.py``: the JSON API served by waitress, one keep-alive client) against
+this run's raw figure. The last line is one JSON object with both, for CI logs and issue notes.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--http-cases", type=int, default=100,
+                        help="social cases through HTTP (http_bench.py); 0 skips it")
     args = parser.parse_args()
     library = ProcessLibrary.load_directory(ROOT / "bpmn", ROOT / "forms")
     run_raw(library, 10)  # warm-up: imports, caches
@@ -150,7 +153,14 @@ def main() -> None:
     print(f"raw SpiffWorkflow + JSON round trip: {raw:.3f} ms/task")
     print(f"Cauce engine on SQLite:              {eng:.3f} ms/task  (ratio {eng / raw:.2f}, "
           "target <= 1.5)")
-    print(f"database bytes per completed case:   {result['bytes_per_case']:,} (target <= 8192)")
+    print(f"database bytes per completed case:   {result['bytes_per_case']:,} (target <= 8192)",
+          flush=True)
+    if args.http_cases > 0:
+        import http_bench  # this directory is on sys.path when run as a script
+
+        figures = http_bench.run(library, args.http_cases, raw)
+        http_bench.report(figures, raw)
+        result.update(figures)
     print(json.dumps(result))
 
 

@@ -275,10 +275,11 @@ class Engine:
             row, case = self._lock_open_task(session, task_id)
             if row.assignee_id == person.id:
                 return
+            # The role first: outside it, a task (held or not) does not exist.
+            if row.audience not in person.audience:
+                raise NotFound("No existe esa tarea o ya no está abierta")
             if row.assignee_id is not None:
                 raise TaskClaimedByOther("Otra persona ya tomó esta tarea")
-            if row.audience not in person.audience:
-                raise NotFound("No existe esa tarea")
             row.assignee_id = person.id
             step = _Step(session, case, self._definition(case.version_id), self.clock(), person)
             step.event("task_claimed", task_id=task_id, activity_id=row.activity_id,
@@ -294,6 +295,8 @@ class Engine:
 
         def act(session: Session) -> None:
             row, case = self._lock_open_task(session, task_id)
+            if row.assignee_id != person.id and row.audience not in person.audience:
+                raise NotFound("No existe esa tarea o ya no está abierta")
             if row.assignee_id is None:
                 return
             if row.assignee_id != person.id:
@@ -313,6 +316,7 @@ class Engine:
         now = self.clock()
 
         def act(session: Session) -> None:
+            _check_task_id(task_id)
             row = session.get(OpenTaskRow, task_id)
             if row is None:
                 self._raise_missing_task(session, task_id)
@@ -494,11 +498,25 @@ class Engine:
         for row in rows:
             lists[row.list].append(_task_view(row, {}))
             totals[row.list] = int(row.total)
+        for label, page in (("mine", page_mine), ("available", page_available)):
+            if page > 1 and not lists[label]:
+                # Past the last page the window count has no row to ride on: count apart.
+                totals[label] = self._count_tasks(person, label, filters)
         return Inbox(
             mine=Page(tuple(lists["mine"]), totals["mine"], max(1, page_mine), per_page),
             available=Page(tuple(lists["available"]), totals["available"],
                            max(1, page_available), per_page),
         )
+
+    def _count_tasks(self, person: PersonView, label: str,
+                     filters: InboxFilters | None) -> int:
+        statement = self.inbox_statement(person, filters=filters, page_mine=1,
+                                         page_available=1, per_page=1)
+        with self._reader() as session:
+            for row in session.execute(statement):
+                if row.list == label:
+                    return int(row.total)
+        return 0
 
     def inbox_statement(self, by: Actor, *, filters: InboxFilters | None = None,
                         page_mine: int = 1, page_available: int = 1, per_page: int = 50) -> Any:
@@ -522,6 +540,7 @@ class Engine:
     def task(self, task_id: str, *, by: Actor) -> TaskDetail:
         """Return an open task with its form, its case's data and the person's draft."""
         person = self._actor(by)
+        _check_task_id(task_id)
         with self._reader() as session:
             row = session.get(OpenTaskRow, task_id)
             if row is None or not (row.assignee_id == person.id or (
@@ -620,7 +639,11 @@ class Engine:
     def _visible_case(self, session: Session, case_ref: int | str,
                       person: PersonView) -> CaseRow:
         query = select(CaseRow)
-        if isinstance(case_ref, int) or (isinstance(case_ref, str) and case_ref.isdigit()):
+        if isinstance(case_ref, str) and ("\x00" in case_ref or len(case_ref) > 40):
+            raise NotFound("No existe ese caso")
+        if isinstance(case_ref, int) or (case_ref.isascii() and case_ref.isdigit()):
+            if not 0 < int(case_ref) < 2**31:
+                raise NotFound("No existe ese caso")
             query = query.where(CaseRow.id == int(case_ref))
         else:
             query = query.where(CaseRow.number == case_ref)
@@ -634,6 +657,7 @@ class Engine:
         return bool(person.roles & set(definition.roles()))
 
     def _lock_open_task(self, session: Session, task_id: str) -> tuple[OpenTaskRow, CaseRow]:
+        _check_task_id(task_id)
         # One statement reads the task and locks its case (PostgreSQL); a concurrent winner
         # that deleted the task row makes it come back empty. SQLite's BEGIN IMMEDIATE has
         # already serialized writers.
@@ -727,6 +751,8 @@ class Engine:
     def document(self, sha256: str, *, by: Actor) -> tuple[DocumentView, Path]:
         """Return a document and its file, if this person uploaded it or may see its case."""
         person = self._actor(by)
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise NotFound("No existe ese documento")
         with self._reader() as session:
             rows = session.execute(
                 select(DocumentRefRow, DocumentRow, CaseRow.version_id, PersonRow.username)
@@ -851,11 +877,13 @@ class Engine:
     def _task_select(self, visible: Any, filters: InboxFilters) -> Any:
         query = select(*OpenTaskRow.__table__.columns).where(visible)
         if filters.process_id:
-            query = query.where(OpenTaskRow.process_id == filters.process_id)
+            query = query.where(OpenTaskRow.process_id == filters.process_id.replace(chr(0), ""))
         if filters.activity_id:
-            query = query.where(OpenTaskRow.activity_id == filters.activity_id)
+            query = query.where(
+                OpenTaskRow.activity_id == filters.activity_id.replace(chr(0), ""))
         if filters.search:
-            like = f"%{filters.search.strip().lower()}%"
+            # NUL cannot be stored, so it cannot match: drop it rather than fail.
+            like = f"%{filters.search.replace(chr(0), '').strip().lower()}%"
             query = query.where(or_(func.lower(OpenTaskRow.case_number).like(like),
                                     func.lower(OpenTaskRow.requester).like(like)))
         if filters.due_state:
@@ -949,6 +977,12 @@ class _Step:
         for key, value in {**self.changes, "version": seen + 1}.items():
             set_committed_value(self.case, key, value)
         self._events, self.changes = [], {}
+
+
+def _check_task_id(task_id: str) -> None:
+    """Refuse ids no task can have (they would otherwise reach the database as they are)."""
+    if not task_id or len(task_id) > 36 or "\x00" in task_id:
+        raise NotFound("No existe esa tarea o ya no está abierta")
 
 
 def _role_titles(library: ProcessLibrary) -> dict[str, frozenset[str]]:

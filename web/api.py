@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
@@ -23,6 +24,12 @@ from .openapi import openapi_document
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
 TOKEN_SECONDS = 12 * 3600
+# Inbox pages beyond this are refused (the SQL offset must fit a 32-bit integer).
+MAX_PAGE = 1_000_000
+# Case ids are 32-bit integers on PostgreSQL; a longer number cannot name a case.
+MAX_CASE_ID = 2**31 - 1
+UNSTORABLE = ("Los datos contienen caracteres no permitidos (nulos o sustitutos sueltos) o "
+              "números no finitos")
 STATUS = {
     "invalid_form": 400, "invalid_document": 400, "bad_request": 400, "unauthorized": 401,
     "forbidden": 403, "not_found": 404, "already_completed": 409, "claimed_by_other": 409,
@@ -77,11 +84,60 @@ def _body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise _BadRequest("El cuerpo debe ser un objeto JSON")
+    if unstorable(body):
+        raise _BadRequest(UNSTORABLE)
     return body
 
 
 class _BadRequest(CauceError):
     code = "bad_request"
+
+
+def unstorable(value: Any) -> bool:
+    """Tell whether a JSON value holds what no database keeps: NUL characters, lone surrogates
+    (not UTF-8) or non-finite numbers. Refused up front, alike on SQLite and PostgreSQL."""
+    if isinstance(value, str):
+        return "\x00" in value or not _encodable(value)
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(unstorable(k) or unstorable(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(unstorable(v) for v in value)
+    return False
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _task_id(value: str) -> str:
+    """Return a task id the engine can look up; anything else names no task."""
+    if unstorable(value):
+        raise NotFound("No existe esa tarea o ya no está abierta")
+    return value
+
+
+def _case_ref(value: str) -> str:
+    """Return a case number or id the engine can look up; anything else names no case."""
+    if unstorable(value) or (value.isdigit() and not (
+            value.isascii() and int(value) <= MAX_CASE_ID)):
+        raise NotFound("No existe ese caso")
+    return value
+
+
+def _page(name: str) -> int:
+    try:
+        page = int(request.args.get(name, "1"))
+    except ValueError:
+        page = 0
+    if not 1 <= page <= MAX_PAGE:
+        raise _BadRequest(f"page_mine y page_available deben ser números entre 1 y {MAX_PAGE}")
+    return page
 
 
 def plain(value: Any) -> Any:
@@ -131,6 +187,8 @@ def login() -> Any:
     if not isinstance(body, dict) or not isinstance(body.get("username"), str) or not isinstance(
             body.get("password"), str):
         return error("bad_request", "Envíe {\"username\": …, \"password\": …}")
+    if unstorable(body):
+        return error("bad_request", UNSTORABLE)
     try:
         person = engine().authenticate(body["username"], body["password"])
     except InvalidCredentials as failure:
@@ -185,11 +243,9 @@ def start_case() -> Any:
 @authenticated
 def inbox() -> Any:
     """Return the person's two task lists (same filters as the inbox page)."""
-    try:
-        page_mine = max(1, int(request.args.get("page_mine", 1)))
-        page_available = max(1, int(request.args.get("page_available", 1)))
-    except ValueError:
-        return error("bad_request", "page_mine y page_available deben ser números")
+    page_mine, page_available = _page("page_mine"), _page("page_available")
+    if unstorable(list(request.args.items(multi=True))):
+        raise _BadRequest(UNSTORABLE)
     lists = engine().inbox(me(), filters=filters_from(request.args), page_mine=page_mine,
                            page_available=page_available)
     return jsonify({
@@ -204,7 +260,7 @@ def inbox() -> Any:
 @authenticated
 def task(task_id: str) -> Any:
     """Return an open task with its form's JSON Schema, the case data and the draft."""
-    detail = engine().task(task_id, by=me())
+    detail = engine().task(_task_id(task_id), by=me())
     return jsonify({"task": _task_json(detail.task), "form": {
         "schema": detail.form_schema, "ui": detail.form_ui}, "case_data": plain(
         detail.case_data), "draft": detail.draft})
@@ -214,14 +270,14 @@ def task(task_id: str) -> Any:
 @authenticated
 def claim(task_id: str) -> Any:
     """Take the task."""
-    return jsonify(_task_json(engine().claim(task_id, by=me())))
+    return jsonify(_task_json(engine().claim(_task_id(task_id), by=me())))
 
 
 @blueprint.route("/tasks/<task_id>/release", methods=["POST"])
 @authenticated
 def release(task_id: str) -> Any:
     """Give the task back to the role."""
-    return jsonify(_task_json(engine().release(task_id, by=me())))
+    return jsonify(_task_json(engine().release(_task_id(task_id), by=me())))
 
 
 @blueprint.route("/tasks/<task_id>/draft", methods=["POST"])
@@ -231,7 +287,7 @@ def draft(task_id: str) -> Any:
     data = _body().get("data")
     if not isinstance(data, dict):
         return error("bad_request", "Envíe {\"data\": {…}}")
-    saved_at = engine().save_draft(task_id, by=me(), data=data)
+    saved_at = engine().save_draft(_task_id(task_id), by=me(), data=data)
     return jsonify({"saved_at": saved_at.isoformat()})
 
 
@@ -242,28 +298,29 @@ def complete(task_id: str) -> Any:
     data = _body().get("data")
     if not isinstance(data, dict):
         return error("bad_request", "Envíe {\"data\": {…}}")
-    return jsonify(_case_json(engine().complete_task(task_id, by=me(), form_data=data)))
+    return jsonify(_case_json(engine().complete_task(_task_id(task_id), by=me(),
+                                                     form_data=data)))
 
 
 @blueprint.route("/cases/<case_ref>")
 @authenticated
 def case(case_ref: str) -> Any:
     """Return a case: its state, open tasks and data."""
-    return jsonify(_case_json(engine().case(case_ref, by=me())))
+    return jsonify(_case_json(engine().case(_case_ref(case_ref), by=me())))
 
 
 @blueprint.route("/cases/<case_ref>/history")
 @authenticated
 def history(case_ref: str) -> Any:
     """Return a case's event log."""
-    return jsonify([plain(entry) for entry in engine().history(case_ref, by=me())])
+    return jsonify([plain(entry) for entry in engine().history(_case_ref(case_ref), by=me())])
 
 
 @blueprint.route("/cases/<case_ref>/documents")
 @authenticated
 def case_documents(case_ref: str) -> Any:
     """List a case's documents."""
-    return jsonify([plain(d) for d in engine().case_documents(case_ref, by=me())])
+    return jsonify([plain(d) for d in engine().case_documents(_case_ref(case_ref), by=me())])
 
 
 @blueprint.route("/documents", methods=["POST"])
@@ -273,6 +330,8 @@ def upload() -> Any:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return error("bad_request", "Envíe el archivo en el campo «file» (multipart/form-data)")
+    if unstorable(upload.filename):
+        return error("bad_request", UNSTORABLE)
     try:
         document = engine().store_document(by=me(), filename=upload.filename, data=upload.read())
     except DocumentRefused as failure:

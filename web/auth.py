@@ -129,10 +129,18 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(404)
     def _not_found(_error: Exception) -> Any:
-        if request.blueprint in ("api", "catalogue_api"):
+        if request.path.startswith("/api/"):
             return {"error": {"code": "not_found", "message": "No existe"}}, 404
         return render_template("error.html", status=404,
                                message=_("No encontramos lo que busca.")), 404
+
+    @app.errorhandler(405)
+    def _method_not_allowed(_error: Exception) -> Any:
+        if request.path.startswith("/api/"):
+            return {"error": {"code": "bad_request",
+                              "message": "Método no permitido en esta ruta"}}, 405
+        return render_template("error.html", status=405,
+                               message=_("Esa acción no está disponible aquí.")), 405
 
     @app.errorhandler(403)
     def _forbidden(_error: Exception) -> Any:

@@ -18,7 +18,7 @@ def download(sha256: str) -> Response:
     """Send a document as an attachment (never rendered inline: it is someone's upload)."""
     try:
         document, path = engine().document(sha256, by=person())
-    except (NotFound, ValueError):
+    except NotFound:
         abort(404)
     if not path.exists():
         abort(404)

@@ -19,9 +19,16 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     texts = {400: "Datos inválidos (con los mensajes por campo)", 401: "Sin token válido",
+             403: "Su rol no permite esta acción",
              404: "No existe, o la persona no puede saber que existe",
              409: "Ya completada, tomada por otra persona, o el caso cambió"}
     return {str(code): _json(_ref("Error"), texts[code]) for code in codes}
+
+
+def _both(schema: dict[str, Any]) -> dict[str, Any]:
+    """Return an object with one value per inbox list (``mine`` and ``available``)."""
+    return {"type": "object", "required": ["mine", "available"],
+            "properties": {"mine": schema, "available": schema}}
 
 
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -32,10 +39,14 @@ _SECURED = [{"bearer": []}]
 
 def openapi_document() -> dict[str, Any]:
     """Return the API description."""
+    from .api import MAX_PAGE  # the routes import this module first
+
+    page = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
     task = {
         "type": "object",
-        "required": ["task_id", "case_id", "case_number", "process_id", "activity_id",
-                     "activity_name", "role", "created_at", "due_state"],
+        "required": ["task_id", "case_id", "case_number", "process_id", "process_name",
+                     "activity_id", "activity_name", "lane", "role", "requester", "assignee",
+                     "created_at", "due_at", "form_id", "due_state"],
         "properties": {
             "task_id": {"type": "string"}, "case_id": {"type": "integer"},
             "case_number": {"type": "string"}, "process_id": {"type": "string"},
@@ -49,7 +60,9 @@ def openapi_document() -> dict[str, Any]:
     }
     case = {
         "type": "object",
-        "required": ["id", "number", "process_id", "status", "open_tasks", "data"],
+        "required": ["id", "number", "process_id", "process_name", "version_hash", "status",
+                     "outcome", "requester", "subject", "started_at", "updated_at",
+                     "completed_at", "due_at", "overdue_at", "open_tasks", "data"],
         "properties": {
             "id": {"type": "integer"}, "number": {"type": "string"},
             "process_id": {"type": "string"}, "process_name": {"type": "string"},
@@ -83,9 +96,18 @@ def openapi_document() -> dict[str, Any]:
                             "type": "array", "items": {"type": "string"}}}}}}},
                 "Task": task,
                 "Case": case,
+                "Person": {"type": "object", "required": ["username", "full_name"],
+                           "properties": {"username": {"type": "string"},
+                                          "full_name": {"type": "string"}}},
+                "Process": {"type": "object", "required": ["process", "name", "code"],
+                            "properties": {"process": {"type": "string"},
+                                           "name": {"type": "string"},
+                                           "code": {"type": "string"}}},
                 "FormData": {"type": "object", "required": ["data"], "properties": {
                     "data": {"type": "object", "additionalProperties": True}}},
-                "HistoryEntry": {"type": "object", "required": ["seq", "at", "event_type", "hash"],
+                "HistoryEntry": {"type": "object", "required": [
+                    "seq", "at", "actor", "role", "event_type", "task_id", "activity_id",
+                    "activity_name", "data", "state_hash", "hash"],
                                  "properties": {
                                      "seq": {"type": "integer"}, "at": _DATETIME,
                                      "actor": _NULLABLE_STR, "role": _NULLABLE_STR,
@@ -94,9 +116,12 @@ def openapi_document() -> dict[str, Any]:
                                      "activity_name": _NULLABLE_STR,
                                      "data": {"type": "object", "nullable": True},
                                      "state_hash": _NULLABLE_STR, "hash": {"type": "string"}}},
-                "Document": {"type": "object", "required": ["sha256", "filename"],
+                "Document": {"type": "object", "required": [
+                    "ref_id", "sha256", "filename", "content_type", "size", "uploaded_by",
+                    "uploaded_at", "activity_id"],
                              "properties": {
-                                 "ref_id": {"type": "integer"}, "sha256": {"type": "string"},
+                                 "ref_id": {"type": "integer"},
+                                 "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                                  "filename": {"type": "string"},
                                  "content_type": {"type": "string"},
                                  "size": {"type": "integer"}, "uploaded_by": {"type": "string"},
@@ -109,25 +134,27 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["username", "password"], "properties": {
                         "username": {"type": "string"}, "password": {"type": "string"}}}}}},
-                "responses": {"200": _json({"type": "object", "required": ["token"],
+                "responses": {"200": _json({"type": "object", "required": ["token", "expires_in"],
                                             "properties": {"token": {"type": "string"},
                                                            "expires_in": {"type": "integer"}}},
                                            "Token"), **_errors(400, 401)}}},
             "/api/me": {"get": {"summary": "Quién soy y mis roles", "security": _SECURED,
-                                "responses": {"200": _json({"type": "object", "properties": {
+                                "responses": {"200": _json({"type": "object", "required": [
+                                    "username", "full_name", "roles"], "properties": {
                                     "username": {"type": "string"},
                                     "full_name": {"type": "string"},
                                     "roles": {"type": "array", "items": {"type": "string"}}}},
                                     "Persona"), **_errors(401)}}},
             "/api/processes": {"get": {
                 "summary": "Procedimientos que puedo iniciar", "security": _SECURED,
-                "responses": {"200": _json({"type": "array", "items": {"type": "object"}},
+                "responses": {"200": _json({"type": "array", "items": _ref("Process")},
                                            "Procedimientos"), **_errors(401)}}},
             "/api/people": {"get": {
                 "summary": "Personas con un rol", "security": _SECURED,
                 "parameters": [{"name": "role", "in": "query", "schema": {"type": "string"}}],
-                "responses": {"200": _json({"type": "array", "items": {"type": "object"}},
-                                           "Personas"), **_errors(401)}}},
+                "responses": {"200": _json({"type": "array", "items": _ref("Person")},
+                                           "Personas (vacío si el rol no comparte un "
+                                           "procedimiento con el mío)"), **_errors(401)}}},
             "/api/cases": {"post": {
                 "summary": "Iniciar un caso", "security": _SECURED,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -135,7 +162,7 @@ def openapi_document() -> dict[str, Any]:
                         "process": {"type": "string"},
                         "data": {"type": "object", "additionalProperties": True}}}}}},
                 "responses": {"201": _json(_ref("Case"), "Caso creado"),
-                              **_errors(400, 401, 404, 409)}}},
+                              **_errors(400, 401, 403, 404, 409)}}},
             "/api/inbox": {"get": {
                 "summary": "Mis tareas y las disponibles para mi rol", "security": _SECURED,
                 "parameters": [
@@ -148,20 +175,26 @@ def openapi_document() -> dict[str, Any]:
                             "due_at", "created_at", "case_number", "requester", "activity",
                             "process"]}),
                         ("dir", {"type": "string", "enum": ["asc", "desc"]}),
-                        ("page_mine", {"type": "integer", "minimum": 1}),
-                        ("page_available", {"type": "integer", "minimum": 1}))],
+                        ("page_mine", page), ("page_available", page))],
                 "responses": {"200": _json({"type": "object", "required": [
-                    "mine", "available", "counts"], "properties": {
+                    "mine", "available", "counts", "pages"], "properties": {
                     "mine": {"type": "array", "items": _ref("Task")},
                     "available": {"type": "array", "items": _ref("Task")},
-                    "counts": {"type": "object"}, "pages": {"type": "object"}}}, "Bandeja"),
+                    "counts": _both({"type": "integer", "minimum": 0}),
+                    "pages": _both({"type": "integer", "minimum": 1})}}, "Bandeja"),
                     **_errors(400, 401)}}},
             "/api/tasks/{task_id}": {"get": {
                 "summary": "Una tarea con su formulario (JSON Schema)", "security": _SECURED,
                 "parameters": [_TASK_ID],
-                "responses": {"200": _json({"type": "object", "required": ["task", "form"],
-                                            "properties": {
-                                                "task": _ref("Task"), "form": {"type": "object"},
+                "responses": {"200": _json({"type": "object", "required": [
+                    "task", "form", "case_data", "draft"], "properties": {
+                                                "task": _ref("Task"), "form": {
+                                                    "type": "object",
+                                                    "required": ["schema", "ui"],
+                                                    "properties": {
+                                                        "schema": {"type": "object",
+                                                                   "nullable": True},
+                                                        "ui": {"type": "object"}}},
                                                 "case_data": {"type": "object"},
                                                 "draft": {"type": "object", "nullable": True}}},
                                            "Tarea"), **_errors(401, 404)}}},
@@ -174,8 +207,9 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Guardar borrador", "security": _SECURED, "parameters": [_TASK_ID],
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": _ref("FormData")}}},
-                "responses": {"200": _json({"type": "object", "properties": {
-                    "saved_at": _DATETIME}}, "Borrador guardado"), **_errors(400, 401, 404, 409)}}},
+                "responses": {"200": _json({"type": "object", "required": ["saved_at"],
+                                            "properties": {"saved_at": _DATETIME}},
+                                           "Borrador guardado"), **_errors(400, 401, 404, 409)}}},
             "/api/tasks/{task_id}/complete": {"post": {
                 "summary": "Completar la tarea", "security": _SECURED, "parameters": [_TASK_ID],
                 "requestBody": {"required": True, "content": {"application/json": {

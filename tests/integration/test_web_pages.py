@@ -203,3 +203,21 @@ def test_pages_forbid_scripts_from_anywhere_but_the_site(web):
     policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("url, status", [
+    ("/bandeja?q=%00", 200), ("/bandeja?process=%00&activity=%00", 200),
+    ("/casos/CS%00", 404), ("/casos/99999999999999999999", 404), ("/casos/%C2%B2", 404),
+    ("/casos/0", 404), ("/tareas/%00", 404), ("/tareas/" + "x" * 300, 404),
+    ("/documentos/%00", 404),
+])
+def test_odd_addresses_get_a_clean_answer_never_a_server_error(web, url, status):
+    assert web("ana.guaman").get(url).status_code == status
+
+
+def test_unknown_api_routes_answer_json(app):
+    client = app.test_client()
+    missing = client.get("/api/nada")
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+    wrong_method = client.get("/api/login")
+    assert wrong_method.status_code == 405 and wrong_method.get_json()["error"]
