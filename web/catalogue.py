@@ -10,7 +10,7 @@ from engine import NotFound
 from engine import catalogue as catalogue_data
 
 from . import engine
-from .api import authenticated, plain
+from .api import authenticated, error, plain, unstorable
 
 blueprint = Blueprint("catalogue", __name__)
 api_blueprint = Blueprint("catalogue_api", __name__, url_prefix="/api")
@@ -27,6 +27,8 @@ def units() -> str:
 def unit(code: str) -> str:
     """Show one unit: mission, responsible position, sub-units, indicators."""
     eng = engine()
+    if "\x00" in code or len(code) > 40:
+        abort(404)
     try:
         found = catalogue_data.get_org_unit(eng, code)
     except NotFound:
@@ -60,7 +62,7 @@ def charter_states() -> dict[str, str]:
 @blueprint.route("/indicadores")
 def indicators() -> str:
     """Search the indicator catalogue by unit name or org code."""
-    query = (request.args.get("unidad") or "").strip()
+    query = (request.args.get("unidad") or "").replace("\x00", "").strip()[:300]
     found = catalogue_data.list_indicators(engine(), unit=query) if query else []
     return render_template("catalogue_indicators.html", query=query, indicators=found)
 
@@ -80,6 +82,8 @@ def api_units() -> Any:
 @authenticated
 def api_unit(code: str) -> Any:
     """Return one unit."""
+    if unstorable(code) or len(code) > 40:
+        raise NotFound("No existe esa unidad")
     return jsonify(_unit_json(catalogue_data.get_org_unit(engine(), code)))
 
 
@@ -104,6 +108,8 @@ def api_responsible_units() -> Any:
 def api_indicators() -> Any:
     """List indicators, optionally of one unit (name, part of a name, or org code)."""
     unit = (request.args.get("unit") or "").strip() or None
+    if unit is not None and (unstorable(unit) or len(unit) > 300):
+        return error("bad_request", "Unidad no válida")
     return jsonify([_indicator_json(i) for i in catalogue_data.list_indicators(engine(),
                                                                                 unit=unit)])
 

@@ -31,6 +31,11 @@ def _both(schema: dict[str, Any]) -> dict[str, Any]:
             "properties": {"mine": schema, "available": schema}}
 
 
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    """Return an object schema whose every property is always present."""
+    return {"type": "object", "required": sorted(properties), "properties": properties}
+
+
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _CASE_REF = {"name": "case_ref", "in": "path", "required": True,
              "description": "Número del caso (CS-2026-0001) o su id", "schema": {"type": "string"}}
@@ -116,6 +121,34 @@ def openapi_document() -> dict[str, Any]:
                                      "activity_name": _NULLABLE_STR,
                                      "data": {"type": "object", "nullable": True},
                                      "state_hash": _NULLABLE_STR, "hash": {"type": "string"}}},
+                "OrgUnit": _object({
+                    "code": {"type": "string"}, "printed_code": {"type": "string"},
+                    "name": {"type": "string"}, "parent_code": _NULLABLE_STR,
+                    "responsible": _NULLABLE_STR, "position_code": _NULLABLE_STR,
+                    "responsible_unit": _NULLABLE_STR, "mission": _NULLABLE_STR}),
+                "Service": _object({
+                    "code": {"type": "string"}, "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "responsible_unit": {"type": "integer", "nullable": True},
+                    "responsible_unit_name": _NULLABLE_STR,
+                    "user_groups": {"type": "array", "items": {"type": "string"}},
+                    "charter_state": _NULLABLE_STR}),
+                "ResponsibleUnit": _object({
+                    "number": {"type": "integer"}, "name": {"type": "string"},
+                    "description": {"type": "string"}, "org_code": _NULLABLE_STR,
+                    "org_name": _NULLABLE_STR}),
+                "Indicator": _object({
+                    "code": _NULLABLE_STR, "number": {"type": "string"},
+                    "name": {"type": "string"}, "behaviour": _NULLABLE_STR,
+                    "target_kind": _NULLABLE_STR, "periodicity": _NULLABLE_STR,
+                    "objective": _NULLABLE_STR, "targets_open": {"type": "boolean"},
+                    "targets": {"type": "array", "items": _object({
+                        "period": {"type": "string"},
+                        "value": {"type": "number", "nullable": True}})},
+                    "surplus_values": {"type": "array", "items": {"type": "number"}},
+                    "unit_name": {"type": "string"},
+                    "unit_path": {"type": "array", "items": {"type": "string"}},
+                    "unit_org_code": _NULLABLE_STR}),
                 "Document": {"type": "object", "required": [
                     "ref_id", "sha256", "filename", "content_type", "size", "uploaded_by",
                     "uploaded_at", "activity_id"],
@@ -227,6 +260,30 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Documentos del caso", "security": _SECURED, "parameters": [_CASE_REF],
                 "responses": {"200": _json({"type": "array", "items": _ref("Document")},
                                            "Documentos"), **_errors(401, 404)}}},
+            "/api/org/units": {"get": {
+                "summary": "Unidades de la estructura orgánica (Art. 8)", "security": _SECURED,
+                "responses": {"200": _json({"type": "array", "items": _ref("OrgUnit")},
+                                           "Unidades"), **_errors(401)}}},
+            "/api/org/units/{code}": {"get": {
+                "summary": "Una unidad", "security": _SECURED,
+                "parameters": [{"name": "code", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": _json(_ref("OrgUnit"), "Unidad"), **_errors(401, 404)}}},
+            "/api/services": {"get": {
+                "summary": "Servicios institucionales y su estado en la Carta",
+                "security": _SECURED,
+                "responses": {"200": _json({"type": "array", "items": _ref("Service")},
+                                           "Servicios"), **_errors(401)}}},
+            "/api/responsible-units": {"get": {
+                "summary": "Unidades responsables de los servicios", "security": _SECURED,
+                "responses": {"200": _json({"type": "array", "items": _ref("ResponsibleUnit")},
+                                           "Unidades responsables"), **_errors(401)}}},
+            "/api/indicators": {"get": {
+                "summary": "Indicadores 2025, de una unidad (nombre o número de proceso)",
+                "security": _SECURED,
+                "parameters": [{"name": "unit", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": _json({"type": "array", "items": _ref("Indicator")},
+                                           "Indicadores"), **_errors(400, 401)}}},
             "/api/documents": {"post": {
                 "summary": "Subir un documento (PDF, imagen, ofimática)", "security": _SECURED,
                 "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
