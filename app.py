@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from engine import Engine, ProcessLibrary
+from engine import Engine, ProcessLibrary, charter
 
 ROOT = Path(__file__).resolve().parent
 
@@ -55,7 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     library = ProcessLibrary.load_directory(app.config["BPMN_DIR"], app.config["FORMS_DIR"])
     engine = app.config.get("ENGINE") or Engine(
         app.config["DATABASE_URL"], library, documents_dir=app.config["DOCUMENTS_DIR"],
-        **app.config.get("ENGINE_OPTIONS", {}))
+        effects=charter.effects(), **app.config.get("ENGINE_OPTIONS", {}))
     engine.create_schema()
     app.extensions["cauce"] = engine
 

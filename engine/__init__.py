@@ -5,6 +5,7 @@ facade re-exported here.
 """
 
 from . import catalogue as _catalogue  # noqa: F401  (its tables are part of the schema)
+from . import charter  # noqa: F401  (its tables are part of the schema)
 from .api import Engine, InboxFilters
 from .calendar import WorkingCalendar
 from .clock import bound_now, utc_now

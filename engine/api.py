@@ -364,8 +364,9 @@ class Engine:
         """Fire every timer that is due; return how many cases moved. Safe to run in parallel."""
         now = now or self.clock()
         with self._reader() as session:
+            # SpiffWorkflow fires a timer once its moment is strictly past.
             due = session.scalars(select(CaseRow.id).where(
-                CaseRow.status == "open", CaseRow.next_timer_at <= now)
+                CaseRow.status == "open", CaseRow.next_timer_at < now)
                 .order_by(CaseRow.next_timer_at)).all()
         moved = 0
         for case_id in due:
@@ -379,7 +380,7 @@ class Engine:
         case = session.scalars(select(CaseRow).where(CaseRow.id == case_id)
                                .with_for_update()).one()
         # Another worker may have fired it between our query and our lock.
-        if case.status != "open" or case.next_timer_at is None or case.next_timer_at > now:
+        if case.status != "open" or case.next_timer_at is None or case.next_timer_at >= now:
             return False
         definition = self._definition(case.version_id)
         with bound_now(now):
@@ -649,9 +650,25 @@ class Engine:
             query = query.where(CaseRow.number == case_ref)
         case = session.scalars(query).first()
         # Not 403: a person outside the procedure must not learn that the case exists.
-        if case is None or not self._may_see(person, self._definition(case.version_id)):
+        if case is None or not (self._may_see(person, self._definition(case.version_id))
+                                or self._takes_part(session, case.id, person)):
             raise NotFound("No existe ese caso")
         return case
+
+    def _takes_part(self, session: Session, case_id: int, person: PersonView) -> bool:
+        """Tell whether a task of the case is offered to this person, or they acted in it.
+
+        That is how the head of the unit chosen for a case sees it: by position, not role.
+        """
+        offered = session.scalars(select(OpenTaskRow.task_id).where(
+            OpenTaskRow.case_id == case_id,
+            or_(OpenTaskRow.assignee_id == person.id,
+                OpenTaskRow.audience.in_(sorted(person.audience) or [""])))).first()
+        if offered is not None:
+            return True
+        acted = session.scalars(select(CaseEventRow.id).where(
+            CaseEventRow.case_id == case_id, CaseEventRow.actor_id == person.id)).first()
+        return acted is not None
 
     def _may_see(self, person: PersonView, definition: ProcessDefinition) -> bool:
         return bool(person.roles & set(definition.roles()))
@@ -701,11 +718,27 @@ class Engine:
             return None
 
         clean = form.validate(data, check_person=check_person)
+        self._check_sources(session, form, clean)
         self._link_documents(session, form, clean, person, case_id, activity_id)
         year = local_date(now).year
         for name, sequence in form.sequence_fields().items():
             clean[name] = next_in_sequence(session, sequence.format(year=year))
         return clean
+
+    def _check_sources(self, session: Session, form: Any, clean: Mapping[str, Any]) -> None:
+        """Refuse catalogue-bound values that are not in the imported catalogue."""
+        from .catalogue import known_codes
+
+        problems = []
+        for path, source, column in form.source_fields():
+            allowed = known_codes(session, source, column)
+            if allowed is None:
+                continue
+            for where, value in _values_at(clean, path):
+                if isinstance(value, str) and value not in allowed:
+                    problems.append(FieldError(where, "No está en el catálogo de la institución"))
+        if problems:
+            raise FormInvalid(problems)
 
     def _link_documents(self, session: Session, form: Any, clean: Mapping[str, Any],
                         person: PersonView, case_id: int, activity_id: str) -> None:
@@ -977,6 +1010,19 @@ class _Step:
         for key, value in {**self.changes, "version": seen + 1}.items():
             set_committed_value(self.case, key, value)
         self._events, self.changes = [], {}
+
+
+def _values_at(data: Any, path: tuple[str, ...], where: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield (field path, value) for a path whose ``"*"`` steps go through every list item."""
+    if not path:
+        yield where, data
+        return
+    step, rest = path[0], path[1:]
+    if step == "*":
+        for index, item in enumerate(data if isinstance(data, list) else []):
+            yield from _values_at(item, rest, f"{where}/{index}")
+    elif isinstance(data, Mapping) and step in data:
+        yield from _values_at(data[step], rest, f"{where}/{step}" if where else step)
 
 
 def _check_task_id(task_id: str) -> None:

@@ -972,3 +972,26 @@ def find_indicator(engine: Engine, code: str, unit: str | None = None) -> Indica
     """The first indicator with this code in catalogue order (optionally within ``unit``)."""
     found = list_indicators(engine, unit, code=code)
     return found[0] if found else None
+
+
+# -- what forms may name ------------------------------------------------------------------------
+
+_SOURCES: dict[tuple[str, str | None], Any] = {
+    ("services", None): ServiceRow.code,
+    ("org_units", None): OrgUnitRow.code,
+    ("org_units", "position_code"): OrgUnitRow.position_code,
+    ("indicators", None): IndicatorRow.code,
+}
+
+
+def known_codes(session: Session, source: str, field: str | None = None) -> set[str] | None:
+    """Return the values a form field bound to a catalogue may take, or None before import.
+
+    Until the organisation's seeds are imported the catalogue is empty; forms then accept what
+    is typed rather than refuse every value.
+    """
+    column = _SOURCES.get((source, field))
+    if column is None:
+        raise ValueError(f"unknown catalogue source {source!r} (field {field!r})")
+    values = {v for v in session.scalars(select(column).where(column.is_not(None))) if v}
+    return values or None

@@ -23,6 +23,10 @@ _NAMES = [
     ("isabel.lema", "Isabel Lema"), ("tomas.viteri", "Tomás Viteri"),
 ]
 PEOPLE_PER_ROLE = 2
+# Roles take names in this order, then any other role alphabetically: a procedure added later
+# never renames the demo accounts people already use (the README names some of them).
+ROLE_ORDER = ("coordinador_th", "lider_seguridad", "trabajador_social", "procesos", "unidad",
+              "planificacion", "maxima_autoridad", "mdt")
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def seed_demo_people(engine: object, password: str | None = None) -> list[DemoAc
     names = iter(_NAMES)
     now = engine.clock()
     with engine._writer.begin() as session:
-        for role, title in sorted(roles.items()):
+        for role, title in sorted(roles.items(), key=_seeding_order):
             position = engine.directory.ensure_position(session, title, source="demo")
             for _ in range(PEOPLE_PER_ROLE):
                 username, full_name = next(names)
@@ -64,3 +68,8 @@ def seed_demo_people(engine: object, password: str | None = None) -> list[DemoAc
                     engine.directory.set_password(person, password)
                 accounts.append(DemoAccount(username, full_name, (role,), given))
     return accounts
+
+
+def _seeding_order(item: tuple[str, str]) -> tuple[int, str]:
+    role = item[0]
+    return (ROLE_ORDER.index(role) if role in ROLE_ORDER else len(ROLE_ORDER), role)

@@ -55,6 +55,27 @@ class FormDefinition:
         return [name for name, prop in self.properties().items()
                 if isinstance(prop, Mapping) and prop.get("x-attachments")]
 
+    def source_fields(self) -> list[tuple[tuple[str, ...], str, str | None]]:
+        """Return (path, catalogue, column) of every field bound to a catalogue (``x-source``).
+
+        A path step ``"*"`` stands for every row of a repeatable group.
+        """
+        found: list[tuple[tuple[str, ...], str, str | None]] = []
+        for name, prop in self.properties().items():
+            if not isinstance(prop, Mapping):
+                continue
+            if "x-source" in prop:
+                found.append(((name,), prop["x-source"], prop.get("x-source-field")))
+            items = prop.get("items", {})
+            if isinstance(items, Mapping) and "x-source" in items:
+                found.append(((name, "*"), items["x-source"], items.get("x-source-field")))
+            for sub, sub_prop in (items.get("properties", {}) if isinstance(items, Mapping)
+                                  else {}).items():
+                if isinstance(sub_prop, Mapping) and "x-source" in sub_prop:
+                    found.append(((name, "*", sub), sub_prop["x-source"],
+                                  sub_prop.get("x-source-field")))
+        return found
+
     def read_only_fields(self) -> set[str]:
         """Return the fields the person never supplies (``readOnly``)."""
         return {name for name, prop in self.properties().items()

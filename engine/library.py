@@ -354,7 +354,8 @@ def _compile_procedure(process_id: str, table: ResponsibilityTable,
             and getattr(task_spec, "extensions", {}).get("properties")
         },
     }
-    return ProcessDefinition(process_id, _version_hash(bundle), bundle, manifest, spec, subs)
+    return ProcessDefinition(process_id, _version_hash(process_id, bundle), bundle, manifest,
+                             spec, subs)
 
 
 def spec_file_guess(index: _BpmnIndex, process_id: str) -> str:
@@ -362,8 +363,9 @@ def spec_file_guess(index: _BpmnIndex, process_id: str) -> str:
     return index.file_of.get(process_id, "")
 
 
-def _version_hash(bundle: Mapping[str, str]) -> str:
-    digest = hashlib.sha256(f"cauce-bundle-{MANIFEST_FORMAT}\n".encode())
+def _version_hash(process_id: str, bundle: Mapping[str, str]) -> str:
+    # The process id is part of the identity: two procedures may share every file.
+    digest = hashlib.sha256(f"cauce-bundle-{MANIFEST_FORMAT}\n{process_id}\n".encode())
     for name in sorted(bundle):
         digest.update(name.encode() + b"\0")
         digest.update(hashlib.sha256(bundle[name].encode()).digest())
@@ -378,7 +380,8 @@ def _dmn_files(specs: list[BpmnProcessSpec], parser: SpiffBpmnParser) -> set[str
             continue
         decision_id = engine.decision_table.id
         for dmn_parser in parser.dmn_parsers.values():
-            if any(t.id == decision_id for d in dmn_parser.decisions for t in d.decisionTables):
+            decision = dmn_parser.decision
+            if decision is not None and any(t.id == decision_id for t in decision.decisionTables):
                 names.add(dmn_parser.filename)
     return names
 

@@ -126,7 +126,11 @@ class Runtime:
         return task
 
     def complete(self, workflow: BpmnWorkflow, task: Task, data: dict[str, Any]) -> list[str]:
-        """Complete a human task with its form data; return the engine path it triggered."""
+        """Complete a human task with its form data; return the engine path it triggered.
+
+        Fields the form leaves out keep the value the case already had (a script's default,
+        or an earlier answer).
+        """
         task.set_data(**data)
         _guarded(task.run)
         return self.run_engine(workflow)

@@ -34,6 +34,7 @@ STATUS = {
     "invalid_form": 400, "invalid_document": 400, "bad_request": 400, "unauthorized": 401,
     "forbidden": 403, "not_found": 404, "already_completed": 409, "claimed_by_other": 409,
     "stale": 409, "conflict": 409, "script_error": 409, "invalid_definition": 409,
+    "illegal_transition": 409, "transition_data_missing": 409, "charter_refused": 409,
 }
 
 

@@ -58,8 +58,9 @@ def init_db(drop: bool) -> None:
     create_schema(eng.sql)
     versions = eng.publish_library()
     click.echo(f"Base de datos lista: {eng.sql.url.render_as_string(hide_password=True)}")
-    for process_id, version_id in sorted(versions.items()):
-        click.echo(f"  {process_id}: versión {version_id}")
+    for definition in sorted(eng.library.list(), key=lambda d: d.process_id):
+        click.echo(f"  {definition.process_id}: versión {definition.version_hash[:12]} "
+                   f"(registro {versions[definition.process_id]})")
 
 
 @click.command("seed-demo")
