@@ -184,7 +184,25 @@ def form_for(activity: str, **choices: Any) -> dict[str, Any]:
     return {**base[activity], **choices}
 
 
-class CaseWalker:
+class OpenTasks:
+    """The open tasks of the case a walker drives, by activity."""
+
+    case: Any = None
+
+    def open_activities(self) -> list[str]:
+        """Return the activity ids of the case's open tasks."""
+        assert self.case is not None
+        return sorted(t.activity_id for t in self.case.open_tasks)
+
+    def task(self, activity: str) -> Any:
+        """Return the open task of an activity."""
+        assert self.case is not None
+        matches = [t for t in self.case.open_tasks if t.activity_id == activity]
+        assert matches, f"{activity} is not open; open: {self.open_activities()}"
+        return matches[0]
+
+
+class CaseWalker(OpenTasks):
     """Drives one social case through the engine as the right people would."""
 
     def __init__(self, engine: Engine, people: dict[str, list[str]]):
@@ -207,16 +225,6 @@ class CaseWalker:
         self.case = self.engine.start_case(
             "social_case", by=self.coordinator, data=form_for("recibir_solicitud", **overrides))
         return self.case
-
-    def open_activities(self) -> list[str]:
-        assert self.case is not None
-        return sorted(t.activity_id for t in self.case.open_tasks)
-
-    def task(self, activity: str) -> Any:
-        assert self.case is not None
-        matches = [t for t in self.case.open_tasks if t.activity_id == activity]
-        assert matches, f"{activity} is not open; open: {self.open_activities()}"
-        return matches[0]
 
     def who_for(self, activity: str) -> str:
         role = self.task(activity).role

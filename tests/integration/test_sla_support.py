@@ -13,7 +13,7 @@ import pytest
 from engine import CaseView, Engine, ProcessLibrary, charter
 from engine.demo import seed_demo_people
 from engine.directory import normalise_title
-from tests.conftest import DEMO_PASSWORD, FAST_HASHER, FakeClock
+from tests.conftest import DEMO_PASSWORD, FAST_HASHER, FakeClock, OpenTasks
 
 # The unit that provides the service in these tests, and another unit that does not.
 UNIT_POSITION = normalise_title("Director (a) del Sistema de Pensiones")
@@ -217,7 +217,7 @@ def sla_people(sla_engine: Engine) -> dict[str, list[str]]:
     return by_role
 
 
-class SlaWalker:
+class SlaWalker(OpenTasks):
     """Drives one service's charter case through the engine as the right people would."""
 
     def __init__(self, engine: Engine, people: dict[str, list[str]]):
@@ -235,18 +235,6 @@ class SlaWalker:
         self.case = self.engine.start_case(process_id, by=self.person_for("procesos"),
                                            data=sla_form(first, **overrides))
         return self.case
-
-    def open_activities(self) -> list[str]:
-        """Return the activity ids of the case's open tasks."""
-        assert self.case is not None
-        return sorted(t.activity_id for t in self.case.open_tasks)
-
-    def task(self, activity: str) -> Any:
-        """Return the open task of an activity."""
-        assert self.case is not None
-        matches = [t for t in self.case.open_tasks if t.activity_id == activity]
-        assert matches, f"{activity} is not open; open: {self.open_activities()}"
-        return matches[0]
 
     def do(self, activity: str, *, by: str | None = None, **overrides: Any) -> CaseView:
         """Complete an activity's task with valid data (overridden by keyword arguments)."""
