@@ -717,16 +717,24 @@ class Engine:
                 return "Esa persona no tiene el rol requerido"
             return None
 
-        clean = form.validate(data, check_person=check_person)
-        self._check_sources(session, form, clean)
+        # Report every problem at once: the form's own and the catalogue's.
+        try:
+            clean = form.validate(data, check_person=check_person)
+            problems: list[FieldError] = []
+        except FormInvalid as invalid:
+            clean, problems = dict(data), list(invalid.errors)
+        problems += self._source_problems(session, form, clean)
+        if problems:
+            raise FormInvalid(sorted(problems, key=lambda p: p.field))
         self._link_documents(session, form, clean, person, case_id, activity_id)
         year = local_date(now).year
         for name, sequence in form.sequence_fields().items():
             clean[name] = next_in_sequence(session, sequence.format(year=year))
         return clean
 
-    def _check_sources(self, session: Session, form: Any, clean: Mapping[str, Any]) -> None:
-        """Refuse catalogue-bound values that are not in the imported catalogue."""
+    def _source_problems(self, session: Session, form: Any,
+                         clean: Mapping[str, Any]) -> list[FieldError]:
+        """Name the catalogue-bound values that are not in the imported catalogue."""
         from .catalogue import known_codes
 
         problems = []
@@ -737,8 +745,7 @@ class Engine:
             for where, value in _values_at(clean, path):
                 if isinstance(value, str) and value not in allowed:
                     problems.append(FieldError(where, "No está en el catálogo de la institución"))
-        if problems:
-            raise FormInvalid(problems)
+        return problems
 
     def _link_documents(self, session: Session, form: Any, clean: Mapping[str, Any],
                         person: PersonView, case_id: int, activity_id: str) -> None:

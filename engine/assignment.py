@@ -50,6 +50,9 @@ class ResponsibilityTable:
     confidential: bool
     lanes: Mapping[str, LaneRole]
     case_summary: Mapping[str, str] = field(default_factory=dict)
+    # Values the procedure computes (not typed in a form) that people should read on the case,
+    # with their label per language: {"followup_matrix": {"es": "…", "en": "…"}}.
+    data_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def roles(self) -> dict[str, LaneRole]:
         """Return the lane rows by role code."""
@@ -69,6 +72,7 @@ class ResponsibilityTable:
         return {"process": self.process_id, "title": self.title, "code": self.code,
                 "case_number_prefix": self.case_number_prefix,
                 "confidential": self.confidential, "case_summary": dict(self.case_summary),
+                "data_labels": {k: dict(v) for k, v in self.data_labels.items()},
                 "lanes": lanes}
 
 
@@ -105,10 +109,14 @@ def parse_responsibility_table(text: str) -> ResponsibilityTable:
     summary = raw.get("case_summary", {})
     if not isinstance(summary, dict):
         raise ValueError("'case_summary' debe ser un objeto")
+    labels = raw.get("data_labels", {})
+    if not isinstance(labels, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("es"), str) for v in labels.values()):
+        raise ValueError("'data_labels' debe asociar cada variable con {\"es\": …, \"en\": …}")
     return ResponsibilityTable(
         process_id=raw["process"], title=raw["title"], code=raw.get("code", ""),
         case_number_prefix=prefix, confidential=bool(raw.get("confidential", False)),
-        lanes=lanes, case_summary=summary,
+        lanes=lanes, case_summary=summary, data_labels=labels,
     )
 
 

@@ -100,6 +100,13 @@ class ProcessDefinition:
         """Return a form by id (None when the task has no form)."""
         return self.forms.get(form_id) if form_id else None
 
+    def data_labels(self) -> dict[str, Mapping[str, str]]:
+        """Return the labels of computed case values worth reading (from every table)."""
+        labels: dict[str, Mapping[str, str]] = {}
+        for table in (*self.extra_tables, self.responsibility):
+            labels.update(table.data_labels)
+        return labels
+
     def roles(self) -> dict[str, LaneRole]:
         """Return every role this procedure's lanes use."""
         found: dict[str, LaneRole] = {}

@@ -39,7 +39,9 @@ def describe(definition: ProcessDefinition, data: Mapping[str, Any], language: s
         for key, prop in form.properties().items():
             fields.setdefault(key, (prop, labels))
     items = []
-    keys = [k for k in fields if k in data] + [k for k in data if k not in fields]
+    computed = definition.data_labels()
+    keys = [k for k in fields if k in data] + [k for k in computed if k in data and
+                                               k not in fields]
     for key in keys:
         if key in HIDDEN or (only is not None and key not in only):
             continue
@@ -47,8 +49,14 @@ def describe(definition: ProcessDefinition, data: Mapping[str, Any], language: s
         if value in (None, "", [], {}):
             continue
         if key not in fields:
-            items.append(DataItem(key, key.replace("_", " ").capitalize(), value,
-                                  text=value_text(value)))
+            # Working variables of the procedure's scripts stay out; labelled ones are shown.
+            label = computed[key].get(language) or computed[key]["es"]
+            if isinstance(value, list) and all(isinstance(v, Mapping) for v in value):
+                items.append(DataItem(key, label, value, rows=[
+                    "; ".join(f"{k}: {value_text(v)}" for k, v in row.items())
+                    for row in value]))
+            else:
+                items.append(DataItem(key, label, value, text=value_text(value)))
             continue
         prop, labels = fields[key]
         title = labels.field_title(key, prop)

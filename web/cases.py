@@ -25,7 +25,7 @@ from .auth import person
 from .casedata import describe
 from .formview import parse_submission
 from .social_report import social_report, social_report_pdf
-from .tasks import document_names, person_name, render_form_page, store_uploads
+from .tasks import catalogue_picker, document_names, person_name, render_form_page, store_uploads
 
 blueprint = Blueprint("cases", __name__)
 
@@ -67,14 +67,15 @@ def new_case(process_id: str) -> Any:
         abort(404)
     schema = dict(form.schema) if form else {"type": "object", "properties": {}}
     ui = dict(form.ui) if form else {}
-    context = dict(definition=definition)
+    context: dict[str, Any] = dict(definition=definition, catalogue=catalogue_picker())
     errors: dict[str, list[str]] = {}
     if request.method == "GET":
         defaults = {k: p["default"] for k, p in schema.get("properties", {}).items()
                     if "default" in p}
         return render_form_page("case_new.html", schema=schema, ui=ui, data=defaults,
                                 errors=errors, **context)
-    data = parse_submission(schema, ui, request.form, lambda f: store_uploads(f, errors))
+    data = parse_submission(schema, ui, request.form, lambda f: store_uploads(f, errors),
+                            context["catalogue"])
     names = document_names([s for k, p in schema.get("properties", {}).items()
                             if p.get("x-attachments") for s in data.get(k, [])])
     if errors:

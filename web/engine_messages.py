@@ -33,5 +33,6 @@ ENGINE_MESSAGES = (
     N_("Se cumplió un plazo"), N_("Plazo vencido: caso marcado y escalado"),
     N_("Caso cerrado"), N_("Registro aplicado"),
     N_("Vencida"), N_("Por vencer"), N_("A tiempo"), N_("Sin plazo"),
+    N_("No está en el catálogo de la institución"),
     N_("Mensual"), N_("Trimestral"), N_("Cuatrimestral"), N_("Semestral"), N_("Anual"),
 )

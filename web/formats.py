@@ -79,6 +79,8 @@ def value_text(value: Any) -> str:
         return _("No")
     if value is None:
         return ""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10000:
+        return str(value)  # years and counts read better ungrouped (2026, not 2.026)
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
         return numero(value)
     if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":

@@ -4,6 +4,12 @@ HTML form data turned back into the JSON the engine validates.
 Parsing never throws a person's input away: what cannot be converted (``12a`` for a number,
 ``31/02/2026`` for a date) is passed on as typed, so the engine's validation names the field
 and the page shows the text again.
+
+Fields bound to an organisation catalogue (``x-source``) become pickers when the catalogue
+holds something: a select of services or org units, a text input with a ``datalist`` of
+indicators, and the unit's responsible position filled from the chosen unit. The choices come
+from a function the web layer passes in (this module never reads the database); the engine
+still decides what is valid.
 """
 
 from __future__ import annotations
@@ -41,6 +47,34 @@ class FieldView:
     rows: list[list[FieldView]] = field(default_factory=list)
     template: list[FieldView] = field(default_factory=list)
     documents: list[tuple[str, str]] = field(default_factory=list)
+    options: list[CatalogueOption] = field(default_factory=list)
+    source: str | None = None
+    fill_name: str | None = None
+    derived_from: str | None = None
+    datalist: str | None = None
+    datalist_inline: bool = False
+
+
+@dataclass(frozen=True)
+class CatalogueOption:
+    """One entry a catalogue picker offers: the stored code, its label and what it fills in."""
+
+    value: str
+    label: str
+    name: str = ""
+    position: str = ""
+    units: tuple[str, ...] = ()
+
+
+# ``catalogue(source)`` returns the options of ``services``, ``org_units`` or ``indicators``;
+# an empty list (the seeds are not imported) leaves the field a plain text input.
+CatalogueChoices = Callable[[str], list[CatalogueOption]]
+SOURCE_COLUMN_VALUES = {"position_code": "position"}
+
+
+def no_catalogue(_source: str) -> list[CatalogueOption]:
+    """Offer no catalogue choices: every catalogue-bound field stays a text input."""
+    return []
 
 
 @dataclass(frozen=True)
@@ -158,28 +192,91 @@ def _matches(value: Any, condition: Mapping[str, Any]) -> bool:
 def build_fields(schema: Mapping[str, Any], labels: FormLabels, data: Mapping[str, Any],
                  errors: Mapping[str, list[str]],
                  people: Callable[[str], list[tuple[str, str]]],
-                 document_names: Mapping[str, str]) -> list[FieldView]:
+                 document_names: Mapping[str, str],
+                 catalogue: CatalogueChoices = no_catalogue) -> list[FieldView]:
     """Return the fields of a form, filled with ``data`` and the errors by field path."""
     properties = schema.get("properties", {})
     order = list(labels.ui.get("order") or properties)
     required = _required(schema, data)
+    pickers = _Pickers(people, document_names, catalogue)
     fields = []
     for key in order:
         prop = properties.get(key)
         if prop is None:
             continue
         fields.append(_field(key, key, key, prop, labels, data.get(key), errors,
-                             key in required, people, document_names))
+                             key in required, pickers, siblings=properties))
     return fields
 
 
+@dataclass(frozen=True)
+class _Pickers:
+    """What the fields draw their choices from: people, documents, catalogues."""
+
+    people: Callable[[str], list[tuple[str, str]]]
+    document_names: Mapping[str, str]
+    catalogue: CatalogueChoices
+
+
+def _picker_of(key: str, siblings: Mapping[str, Any], source: str) -> str | None:
+    """Return the sibling field whose chosen entry a derived field (``x-source-field``) follows."""
+    for name, prop in siblings.items():
+        if (name != key and isinstance(prop, Mapping) and prop.get("x-source") == source
+                and not prop.get("x-source-field")):
+            return str(name)
+    return None
+
+
+def _name_field(key: str, siblings: Mapping[str, Any]) -> str | None:
+    """Return ``<x>_name`` for a ``<x>_code`` picker when the form has such a field."""
+    if not key.endswith("_code"):
+        return None
+    target = key[: -len("_code")] + "_name"
+    prop = siblings.get(target)
+    return target if isinstance(prop, Mapping) and prop.get("type") == "string" else None
+
+
+def _catalogue_field(view: FieldView, key: str, prop: Mapping[str, Any],
+                     siblings: Mapping[str, Any], options: list[CatalogueOption],
+                     value: Any) -> None:
+    """Turn a text field bound to a non-empty catalogue into its picker."""
+    source = str(prop["x-source"])
+    column = prop.get("x-source-field")
+    view.source, view.value = source, _as_text(value)
+    if column:
+        picker = _picker_of(key, siblings, source)
+        if picker is not None and column in SOURCE_COLUMN_VALUES:
+            view.kind, view.derived_from = "derived", picker
+        return
+    view.fill_name = _name_field(key, siblings)
+    implied = [SOURCE_COLUMN_VALUES[other["x-source-field"]]
+               for name, other in siblings.items()
+               if isinstance(other, Mapping) and other.get("x-source") == source
+               and other.get("x-source-field") in SOURCE_COLUMN_VALUES
+               and _picker_of(name, siblings, source) == key]
+    # A unit chosen so that its head receives the work must have one: headings such as
+    # "3 Procesos Sustantivos" are not offered.
+    view.options = [o for o in options if all(getattr(o, attr) for attr in implied)]
+    if source == "indicators":
+        view.kind = "suggest"
+        view.datalist = "dl-" + view.path.split("/")[0] + ("" if view.key == view.path
+                                                              else f"-{view.key}")
+        view.datalist_inline = view.key == view.path
+        return
+    view.kind = "catalogue"
+    if view.value and view.value not in {o.value for o in view.options}:
+        # Kept visible (and submitted again) so the engine's message has something to point at.
+        known = next((o for o in options if o.value == view.value), None)
+        view.options.insert(0, known or CatalogueOption(view.value, view.value, view.value))
+
+
 def _field(name: str, key: str, path: str, prop: Mapping[str, Any], labels: FormLabels,
-           value: Any, errors: Mapping[str, list[str]], required: bool,
-           people: Callable[[str], list[tuple[str, str]]], document_names: Mapping[str, str],
-           item: str | None = None) -> FieldView:
+           value: Any, errors: Mapping[str, list[str]], required: bool, pickers: _Pickers,
+           item: str | None = None, siblings: Mapping[str, Any] | None = None) -> FieldView:
     top = key  # the form-level field; ``item`` names the sub-field of a repeatable group
     hints = labels.hints(top, item)
     kind = kind_of(prop, hints)
+    people, document_names = pickers.people, pickers.document_names
     view = FieldView(
         name=name, key=item or key, path=path, kind=kind,
         title=labels.field_title(top, prop, item),
@@ -187,6 +284,11 @@ def _field(name: str, key: str, path: str, prop: Mapping[str, Any], labels: Form
         errors=list(errors.get(path, [])), show_if=hints.get("show_if"),
         read_only=kind == "readonly", max_length=prop.get("maxLength"),
     )
+    if kind == "text" and "x-source" in prop:
+        options = pickers.catalogue(str(prop["x-source"]))
+        if options:
+            _catalogue_field(view, item or key, prop, siblings or {}, options, value)
+            return view
     if kind in ("radio", "select"):
         view.choices = labels.choices(top, list(prop.get("enum", [])), item)
         view.value = _as_text(value)
@@ -212,17 +314,18 @@ def _field(name: str, key: str, path: str, prop: Mapping[str, Any], labels: Form
         item_schema = prop.get("items", {})
         item_required = set(item_schema.get("required", []))
         rows = value if isinstance(value, list) else []
+        sub_props = item_schema.get("properties", {})
         for index, row in enumerate(rows):
             row = row if isinstance(row, Mapping) else {}
             view.rows.append([
                 _field(f"{key}-{index}-{sub}", key, f"{key}/{index}/{sub}", sub_prop, labels,
-                       row.get(sub), errors, sub in item_required, people, document_names,
-                       item=sub)
-                for sub, sub_prop in item_schema.get("properties", {}).items()])
+                       row.get(sub), errors, sub in item_required, pickers, item=sub,
+                       siblings=sub_props)
+                for sub, sub_prop in sub_props.items()])
         view.template = [
             _field(f"{key}-__index__-{sub}", key, f"{key}/__index__/{sub}", sub_prop, labels,
-                   None, {}, sub in item_required, people, document_names, item=sub)
-            for sub, sub_prop in item_schema.get("properties", {}).items()]
+                   None, {}, sub in item_required, pickers, item=sub, siblings=sub_props)
+            for sub, sub_prop in sub_props.items()]
     else:
         view.value = _as_text(value)
     return view
@@ -246,8 +349,14 @@ def _number_for_input(value: Any) -> str:
 
 
 def parse_submission(schema: Mapping[str, Any], ui: Mapping[str, Any], form: MultiDict[str, str],
-                     uploads: Callable[[str], list[str]]) -> dict[str, Any]:
-    """Turn posted HTML form fields into form data; ``uploads(field)`` stores new files."""
+                     uploads: Callable[[str], list[str]],
+                     catalogue: CatalogueChoices = no_catalogue) -> dict[str, Any]:
+    """Turn posted HTML form fields into form data; ``uploads(field)`` stores new files.
+
+    Without JavaScript nothing fills the fields a catalogue choice implies; here the chosen
+    unit's responsible position is always taken from the catalogue, and an empty ``<x>_name``
+    gets the name of the ``<x>_code`` chosen.
+    """
     properties = schema.get("properties", {})
     data: dict[str, Any] = {}
     hints_of = ui.get("fields", {})
@@ -275,7 +384,38 @@ def parse_submission(schema: Mapping[str, Any], ui: Mapping[str, Any], form: Mul
         condition = hints.get("show_if") if isinstance(hints, Mapping) else None
         if condition and not all(data.get(k) == v for k, v in condition.items()):
             data.pop(key, None)
+    _fill_from_catalogue(properties, data, catalogue)
+    for key, prop in properties.items():
+        sub_props = prop.get("items", {}).get("properties", {}) if isinstance(prop, Mapping) else {}
+        if sub_props and isinstance(data.get(key), list):
+            for row in data[key]:
+                _fill_from_catalogue(sub_props, row, catalogue)
     return data
+
+
+def _fill_from_catalogue(properties: Mapping[str, Any], data: dict[str, Any],
+                         catalogue: CatalogueChoices) -> None:
+    """Complete what a catalogue choice implies, in one form or one row of a group."""
+    for key, prop in properties.items():
+        if not isinstance(prop, Mapping) or "x-source" not in prop:
+            continue
+        source, column = str(prop["x-source"]), prop.get("x-source-field")
+        picker = _picker_of(key, properties, source) if column else key
+        chosen = data.get(picker) if picker else None
+        if not isinstance(chosen, str) or not chosen:
+            continue
+        options = catalogue(source)
+        found = next((o for o in options if o.value == chosen), None)
+        if found is None:
+            continue
+        if column in SOURCE_COLUMN_VALUES:
+            derived = getattr(found, SOURCE_COLUMN_VALUES[column])
+            if derived:
+                data[key] = derived
+        elif not column:
+            target = _name_field(key, properties)
+            if target and not data.get(target) and found.name:
+                data[target] = found.name
 
 
 _MISSING = object()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -9,12 +10,14 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from engine import CauceError, FormInvalid, NotFound, TaskAlreadyCompleted
+from engine import catalogue as catalogue_data
 from engine.documents import DocumentRefused
 
 from . import engine
 from .auth import person
 from .casedata import describe
-from .formview import FormLabels, build_fields, parse_submission
+from .catalogue import charter_states
+from .formview import CatalogueChoices, CatalogueOption, FormLabels, build_fields, parse_submission
 
 blueprint = Blueprint("tasks", __name__)
 
@@ -22,6 +25,61 @@ blueprint = Blueprint("tasks", __name__)
 def people_picker(role: str) -> list[tuple[str, str]]:
     """Return (username, name) of everyone holding ``role``."""
     return [(p.username, p.full_name) for p in engine().people_with_role(role)]
+
+
+def catalogue_picker(case_data: Mapping[str, Any] | None = None) -> CatalogueChoices:
+    """Return the catalogue choices of one form: indicators of the case's unit when it has one.
+
+    Each catalogue is read once per form; an empty list means the seeds are not imported.
+    """
+    unit = (case_data or {}).get("unit_code")
+    read: dict[str, list[CatalogueOption]] = {}
+
+    def choices(source: str) -> list[CatalogueOption]:
+        if source not in read:
+            read[source] = _catalogue_options(source, unit if isinstance(unit, str) else None)
+        return read[source]
+
+    return choices
+
+
+def _catalogue_options(source: str, unit: str | None) -> list[CatalogueOption]:
+    eng = engine()
+    if source == "services":
+        states = charter_states()
+        return [CatalogueOption(s.code, f"{s.name} ({states[s.code]})" if states.get(s.code)
+                                else s.name, s.name)
+                for s in catalogue_data.list_services(eng)]
+    if source == "org_units":
+        return [CatalogueOption(u.code, f"{u.code} {u.name}", u.name, u.position_code or "")
+                for u in catalogue_data.list_org_units(eng)]
+    if source == "indicators":
+        return _indicator_options(unit)
+    return []
+
+
+def _indicator_options(unit: str | None) -> list[CatalogueOption]:
+    """Indicators of ``unit`` and the units under it, else all; one option per code."""
+    eng = engine()
+    found = []
+    if unit:
+        codes = [u.code for u in catalogue_data.list_org_units(eng)
+                 if u.code == unit or u.code.startswith(unit + ".")]
+        for code in codes:
+            found += catalogue_data.list_indicators(eng, unit=code)
+    if not found:
+        found = catalogue_data.list_indicators(eng)
+    names: dict[str, str] = {}
+    units: dict[str, list[str]] = {}
+    for indicator in found:
+        if not indicator.code:
+            continue
+        names.setdefault(indicator.code, indicator.name)
+        owners = units.setdefault(indicator.code, [])
+        if indicator.unit_org_code and indicator.unit_org_code not in owners:
+            owners.append(indicator.unit_org_code)
+    return [CatalogueOption(code, name, name, units=tuple(units[code]))
+            for code, name in names.items()]
 
 
 def person_name(username: str) -> str:
@@ -49,12 +107,14 @@ def store_uploads(field: str, errors: dict[str, list[str]]) -> list[str]:
 
 def render_form_page(template: str, *, schema: dict[str, Any], ui: dict[str, Any],
                      data: dict[str, Any], errors: dict[str, list[str]], status: int = 200,
+                     catalogue: CatalogueChoices | None = None,
                      **context: Any) -> tuple[str, int]:
     """Render a page holding a task form, with the values and errors given."""
     language = str(get_locale())
     labels = FormLabels(schema, ui, language)
     names = context.pop("document_names", {})
-    fields = build_fields(schema, labels, data, errors, people_picker, names)
+    fields = build_fields(schema, labels, data, errors, people_picker, names,
+                          catalogue or catalogue_picker())
     return render_template(template, fields=fields, labels=labels, errors=errors,
                            form_errors=errors.get("", []), **context), status
 
@@ -100,14 +160,17 @@ def task(task_id: str) -> Any:
                    assignee_name=person_name(detail.task.assignee) if detail.task.assignee
                    else None)
     errors: dict[str, list[str]] = {}
+    context["catalogue"] = choices = catalogue_picker(detail.case_data)
 
     if request.method == "GET":
-        data = detail.draft if detail.draft is not None else _prefill(schema, detail.case_data)
+        data = detail.draft if detail.draft is not None else _prefill(
+            schema, detail.case_data, detail.task.activity_id, eng.history(case.id, by=me))
         return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
                                 document_names=document_names(_attachment_shas(schema, data)),
                                 draft_saved=detail.draft is not None, **context)
 
-    data = parse_submission(schema, ui, request.form, lambda f: store_uploads(f, errors))
+    data = parse_submission(schema, ui, request.form, lambda f: store_uploads(f, errors),
+                            choices)
     names = document_names(_attachment_shas(schema, data))
     if request.form.get("action") == "draft":
         eng.save_draft(task_id, by=me, data=data)
@@ -138,10 +201,19 @@ def task(task_id: str) -> Any:
     return redirect(url_for("inbox.inbox"))
 
 
-def _prefill(schema: dict[str, Any], case_data: dict[str, Any]) -> dict[str, Any]:
-    """Start a form from what the case already holds for its fields (e.g. a reworked report)."""
+def _prefill(schema: dict[str, Any], case_data: dict[str, Any], activity_id: str,
+             history: list[Any]) -> dict[str, Any]:
+    """Start a form from what the case holds for its fields: values this activity gave before
+    (a reworked report) or the procedure prepared, never another form's answer to a field both
+    forms happen to share."""
     fields = schema.get("properties", {})
-    data = {k: v for k, v in case_data.items() if k in fields}
+    last_writer: dict[str, str | None] = {}
+    for entry in history:
+        if entry.event_type == "task_completed" and entry.data:
+            for key in entry.data.get("form", {}):
+                last_writer[key] = entry.activity_id
+    data = {k: v for k, v in case_data.items()
+            if k in fields and last_writer.get(k, activity_id) == activity_id}
     for key, prop in fields.items():
         if key not in data and "default" in prop:
             data[key] = prop["default"]
