@@ -61,6 +61,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(catalogue.api_blueprint)
     csrf.exempt(api.blueprint)
     csrf.exempt(catalogue.api_blueprint)
+    from . import charter_documents  # Carta de Servicios documents and the public charter
+
+    charter_documents.init_app(app)
     _static(app)
     app.after_request(_security_headers)
     cli.init_app(app)

@@ -25,26 +25,26 @@ class Chart:
 
 
 def _figure():  # type: ignore[no-untyped-def]
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
+    # A Figure of its own, never pyplot's global state: pages are drawn in several threads.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
-    figure, axes = pyplot.subplots(figsize=(7.2, 3.0), dpi=110)
+    figure = Figure(figsize=(7.2, 3.0), dpi=110)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: numero(round(value, 4))))
     axes.grid(axis="y", color="#e4e9ef")
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
-    return pyplot, figure, axes
+    return figure, axes
 
 
-def _render(pyplot, figure) -> Chart:  # type: ignore[no-untyped-def]
+def _render(figure) -> Chart:  # type: ignore[no-untyped-def]
     figure.tight_layout()
     svg, png = io.StringIO(), io.BytesIO()
     figure.savefig(svg, format="svg")
     figure.savefig(png, format="png")
-    pyplot.close(figure)
     text = svg.getvalue()
     # Inline in a page: drop the XML prolog and DOCTYPE, keep the <svg> element.
     return Chart(text[text.index("<svg"):], png.getvalue())
@@ -53,7 +53,7 @@ def _render(pyplot, figure) -> Chart:  # type: ignore[no-untyped-def]
 def trend_chart(periods: Sequence[str], observed: Sequence[float | None],
                 standard: float | None, title: str) -> Chart:
     """Draw observed values per period and the committed standard."""
-    pyplot, figure, axes = _figure()
+    figure, axes = _figure()
     xs = list(range(len(periods)))
     points = [(x, v) for x, v in zip(xs, observed, strict=True) if v is not None]
     if points:
@@ -64,13 +64,13 @@ def trend_chart(periods: Sequence[str], observed: Sequence[float | None],
     axes.set_xticks(xs, list(periods), rotation=0 if len(periods) < 7 else 45, fontsize=8)
     axes.set_title(title, fontsize=10, loc="left")
     axes.legend(fontsize=8, frameon=False, loc="best")
-    return _render(pyplot, figure)
+    return _render(figure)
 
 
 def control_chart(periods: Sequence[str], values: Sequence[float], limits: ControlLimits,
                   title: str) -> Chart:
     """Draw an individuals chart: values, centre line, ±3σ limits, points outside flagged."""
-    pyplot, figure, axes = _figure()
+    figure, axes = _figure()
     xs = list(range(len(periods)))
     axes.plot(xs, values, marker="o", color=ACCENT, label=_("Valor"))
     axes.axhline(limits.centre, color=INK, linewidth=1.2, label=_("Línea central"))
@@ -83,4 +83,4 @@ def control_chart(periods: Sequence[str], values: Sequence[float], limits: Contr
     axes.set_xticks(xs, list(periods), rotation=0 if len(periods) < 7 else 45, fontsize=8)
     axes.set_title(title, fontsize=10, loc="left")
     axes.legend(fontsize=7, frameon=False, loc="best", ncols=3)
-    return _render(pyplot, figure)
+    return _render(figure)
