@@ -284,3 +284,60 @@ def _text(data: Mapping[str, Any], name: str) -> str:
 def effects() -> dict[str, EffectHandler]:
     """Return the effects the SLA procedures name: ``serviceState`` and its guard."""
     return {STATE_EFFECT: _apply_state, GUARD_EFFECT: _check_state}
+
+
+@dataclass(frozen=True)
+class PublishedService:
+    """A service in the public charter: its state, since when, and its published commitments."""
+
+    service_code: str
+    state: str
+    since: datetime
+    case_number: str
+    process_id: str
+    unit_name: str | None
+    service_name: str | None
+    commitments: tuple[Mapping[str, Any], ...]
+
+
+PUBLISHED_STATES = (PUBLICADO, RENOVADO, ACTUALIZADO)
+
+
+def published_services(engine: Engine) -> list[PublishedService]:
+    """Return the services the charter publishes, with the commitments their last case made.
+
+    Read without a person: what it returns is public by definition (the published
+    commitments), nothing else of the case.
+    """
+    from .store import CaseRow, ProcessVersionRow
+
+    found = []
+    for code, state in sorted(current_states(engine).items()):
+        if state not in PUBLISHED_STATES:
+            continue
+        transitions = history(engine, code)
+        if not transitions:
+            continue
+        last = transitions[-1]
+        with engine.read_session() as session:
+            row = session.execute(
+                select(CaseRow.process_id, CaseRow.state, ProcessVersionRow.content_hash)
+                .join(ProcessVersionRow, ProcessVersionRow.id == CaseRow.version_id)
+                .where(CaseRow.number == last.case_number)).first()
+        if row is None:
+            continue
+        data = engine.runtime.stored_data(engine.definition_by_hash(row.content_hash), row.state)
+        # An update published by a report started on its own lives in that case's proposal; a
+        # follow-up applies a published update to ``commitments`` before anything else happens.
+        key = ("proposed_commitments" if state == ACTUALIZADO and row.process_id == "sla_report"
+               else "commitments")
+        commitments = tuple(c for c in data.get(key) or [] if isinstance(c, Mapping))
+        found.append(PublishedService(
+            service_code=code, state=state, since=last.at, case_number=last.case_number,
+            process_id=row.process_id, unit_name=_optional_text(data.get("unit_name")),
+            service_name=_optional_text(data.get("service_name")), commitments=commitments))
+    return found
+
+
+def _optional_text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None

@@ -27,7 +27,10 @@ from . import LANGUAGES, engine
 blueprint = Blueprint("auth", __name__)
 
 # Endpoints reachable without a session (the API authenticates with its own bearer tokens).
-PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "assets.static", "api.login", "api.openapi"}
+PUBLIC_ENDPOINTS = frozenset({
+    "auth.login", "auth.language", "assets.static", "api.login", "api.openapi",
+    "charter_public.charter", "charter_public.charter_pdf",  # the public Carta de Servicios
+})
 
 
 def current_person() -> PersonView | None:

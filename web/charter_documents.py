@@ -45,16 +45,12 @@ from .tasks import person_name
 blueprint = Blueprint("charter_documents", __name__)
 # The public charter is its own blueprint so that the sign-in guard can let it through whole.
 public_blueprint = Blueprint("charter_public", __name__)
-PUBLIC_ENDPOINTS = frozenset({"charter_public.charter", "charter_public.charter_pdf"})
 
 
 def init_app(app: Flask) -> None:
-    """Register both blueprints and open the public charter to people not signed in."""
-    from . import auth
-
+    """Register both blueprints (``auth.PUBLIC_ENDPOINTS`` lets the public one through)."""
     app.register_blueprint(blueprint)
     app.register_blueprint(public_blueprint)
-    auth.PUBLIC_ENDPOINTS.update(PUBLIC_ENDPOINTS)
 
 
 # -- loading ----------------------------------------------------------------------------------

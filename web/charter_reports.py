@@ -20,12 +20,10 @@ from typing import Any
 
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
 
-from engine import AuditEntry, CaseView, Engine, NotFound, ProcessDefinition, charter
+from engine import AuditEntry, CaseView, Engine, ProcessDefinition, charter
 from engine import catalogue as catalogue_data
 from engine.control_chart import ControlLimits, individuals_chart
-from engine.store import CaseRow, ProcessVersionRow
 
 from .charts import Chart, control_chart, trend_chart
 from .engine_messages import N_
@@ -33,7 +31,7 @@ from .formview import FormLabels
 
 ENTITY = "Instituto Ecuatoriano de Seguridad Social (IESS)"
 SLA_PROCESSES = ("sla_planning", "sla_report", "sla_followup")
-PUBLISHED_STATES = (charter.PUBLICADO, charter.RENOVADO, charter.ACTUALIZADO)
+PUBLISHED_STATES = charter.PUBLISHED_STATES
 PERIOD_TIMER = "seg_cierre_periodo"
 
 # Outcomes of the decision tables (bpmn/sla_compliance.dmn, sla_deviation.dmn) and of the
@@ -870,54 +868,20 @@ class PublicCharter:
         return [s for g in self.groups for s in g.services]
 
 
-def _stored_case(eng: Engine, number: str) -> tuple[str, dict[str, Any]] | None:
-    """Return a case's process and data, read without a person (for the public charter only:
-    what is shown from it is the published commitments, public by definition)."""
-    with eng.read_session() as session:
-        row = session.execute(
-            select(CaseRow.process_id, CaseRow.state, ProcessVersionRow.content_hash)
-            .join(ProcessVersionRow, ProcessVersionRow.id == CaseRow.version_id)
-            .where(CaseRow.number == number)).first()
-    if row is None:
-        return None
-    try:
-        definition = eng.definition_by_hash(row.content_hash)
-    except NotFound:
-        return None
-    return row.process_id, eng.runtime.stored_data(definition, row.state)
-
-
-def _published_commitments(process_id: str, data: Mapping[str, Any], state: str) -> Any:
-    # An update published by a report started on its own lives in that case's proposal; a
-    # follow-up applies a published update to ``commitments`` before anything else happens.
-    if state == charter.ACTUALIZADO and process_id == "sla_report":
-        return data.get("proposed_commitments")
-    return data.get("commitments")
-
-
 def public_charter(eng: Engine, ctx: Context, today: date) -> PublicCharter:
     """Return the services whose state is published, renewed or updated, by responsible unit."""
     catalogue = {s.code: s for s in catalogue_data.list_services(eng)}
     groups: dict[str, list[CharterService]] = {}
-    for code, state in sorted(charter.current_states(eng).items()):
-        if state not in PUBLISHED_STATES:
-            continue
-        transitions = charter.history(eng, code)
-        if not transitions:
-            continue
-        last = transitions[-1]
-        stored = _stored_case(eng, last.case_number)
-        if stored is None:
-            continue
-        process_id, data = stored
-        listed = catalogue.get(code)
+    for published in charter.published_services(eng):
+        listed = catalogue.get(published.service_code)
         unit = (listed.responsible_unit_name if listed and listed.responsible_unit_name
-                else _text(data.get("unit_name")))
+                else published.unit_name or "")
         service = CharterService(
-            code=code, name=listed.name if listed else _text(data.get("service_name")) or code,
-            description=listed.description if listed else "", state=state,
-            state_label=_(STATE_LABELS[state]), since=last.at,
-            commitments=_commitments(ctx, _published_commitments(process_id, data, state)))
+            code=published.service_code,
+            name=listed.name if listed else published.service_name or published.service_code,
+            description=listed.description if listed else "", state=published.state,
+            state_label=_(STATE_LABELS[published.state]), since=published.since,
+            commitments=_commitments(ctx, list(published.commitments)))
         groups.setdefault(unit, []).append(service)
     return PublicCharter(
         ENTITY, today,
