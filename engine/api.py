@@ -52,6 +52,7 @@ from .store import (
     TaskDraftRow,
     connect,
     create_schema,
+    drop_schema,
     next_in_sequence,
     session_factories,
 )
@@ -122,6 +123,13 @@ class Engine:
         """Create the tables if needed and publish the library's procedures as versions."""
         create_schema(self.sql)
         self.publish_library()
+
+    def drop_schema(self) -> None:
+        """Drop every table (``init-db --drop``): all cases and their history go."""
+        drop_schema(self.sql)
+        self._definitions.clear()
+        self._current.clear()
+        self._workflows.clear()
 
     def publish_library(self) -> dict[str, int]:
         """Store each procedure's version (once per content hash); make it the current one."""

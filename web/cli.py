@@ -14,7 +14,6 @@ from flask.cli import AppGroup, with_appcontext
 
 from engine import CauceError, Engine, FormInvalid, InboxFilters
 from engine.demo import seed_demo_people
-from engine.store import create_schema, drop_schema
 
 from . import engine as current_engine
 
@@ -54,8 +53,8 @@ def init_db(drop: bool) -> None:
     """Create the database tables and publish the procedures in bpmn/."""
     eng: Engine = current_engine()
     if drop:
-        drop_schema(eng.sql)
-    create_schema(eng.sql)
+        eng.drop_schema()
+    eng.create_schema()
     versions = eng.publish_library()
     click.echo(f"Base de datos lista: {eng.sql.url.render_as_string(hide_password=True)}")
     for definition in sorted(eng.library.list(), key=lambda d: d.process_id):
