@@ -24,6 +24,7 @@ from . import engine
 from .auth import person
 from .casedata import describe
 from .formview import parse_submission
+from .pdf import pdf_response
 from .social_report import social_report, social_report_pdf
 from .tasks import catalogue_picker, document_names, person_name, render_form_page, store_uploads
 
@@ -182,8 +183,4 @@ def report_pdf(number: str) -> Response:
     if found is None:
         abort(404)
     names = {p.username: p.full_name for p in _people(history)}
-    response = make_response(social_report_pdf(found, names))
-    response.headers["Content-Type"] = "application/pdf"
-    response.headers["Content-Disposition"] = (
-        f'inline; filename="informe-tecnico-{view.number}.pdf"')
-    return response
+    return pdf_response(social_report_pdf(found, names), f"informe-tecnico-{view.number}.pdf")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, make_response, render_template, url_for
+from flask import Blueprint, Flask, Response, abort, render_template, url_for
 from flask_babel import gettext as _
 from fpdf.enums import XPos, YPos
 
@@ -39,7 +39,7 @@ from .charter_reports import (
     report_cycles,
 )
 from .formats import fecha, numero, value_text
-from .pdf import PdfDocument
+from .pdf import PdfDocument, pdf_response
 from .tasks import person_name
 
 blueprint = Blueprint("charter_documents", __name__)
@@ -68,13 +68,6 @@ def _case(number: str) -> tuple[CaseView, list[Any], Context]:
     if view.process_id not in SLA_PROCESSES:
         abort(404)
     return view, history, context(eng.definition_by_hash(view.version_hash), person_name)
-
-
-def _pdf(data: bytes, filename: str) -> Response:
-    response = make_response(data)
-    response.headers["Content-Type"] = "application/pdf"
-    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
-    return response
 
 
 @dataclass(frozen=True)
@@ -139,7 +132,7 @@ def plan_pdf(number: str) -> Response:
     found = publication_plan(ctx, view, history)
     if found is None:
         abort(404)
-    return _pdf(plan_document(found), f"plan-de-publicacion-{view.number}.pdf")
+    return pdf_response(plan_document(found), f"plan-de-publicacion-{view.number}.pdf")
 
 
 @blueprint.route("/casos/<number>/informe-de-postulacion", defaults={"cycle": None})
@@ -162,7 +155,7 @@ def application_pdf(number: str, cycle: int | None) -> Response:
     found = application_report(ctx, view, history, cycle)
     if found is None:
         abort(404)
-    return _pdf(application_document(found),
+    return pdf_response(application_document(found),
                 f"informe-de-postulacion-{view.number}-{found.cycle}.pdf")
 
 
@@ -185,7 +178,7 @@ def followup_pdf(number: str, period: int | None) -> Response:
     found = followup_report(ctx, view, history, period)
     if found is None:
         abort(404)
-    return _pdf(followup_document(found),
+    return pdf_response(followup_document(found),
                 f"informe-de-seguimiento-{view.number}-{found.period}.pdf")
 
 
@@ -207,7 +200,7 @@ def charter() -> str:
 @public_blueprint.route("/carta-de-servicios.pdf")
 def charter_pdf() -> Response:
     """Download the Carta Institucional de Servicios as a PDF (public)."""
-    return _pdf(charter_document(_public()), "carta-de-servicios.pdf")
+    return pdf_response(charter_document(_public()), "carta-de-servicios.pdf")
 
 
 # -- PDFs -------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+from flask import Response, make_response
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
@@ -111,6 +112,14 @@ class PdfDocument(FPDF):
     def render(self) -> bytes:
         """Return the finished PDF."""
         return bytes(self.output())
+
+
+def pdf_response(data: bytes, filename: str) -> Response:
+    """Answer with a PDF shown in the browser (and saved under ``filename``)."""
+    response = make_response(data)
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
 
 
 def _headings_style() -> object:
