@@ -267,7 +267,7 @@ def _compile_procedure(process_id: str, table: ResponsibilityTable,
         spec = parser.get_spec(process_id)
         subs = parser.get_subprocess_specs(process_id)
     except ValidationException as error:
-        raise ProcessDefinitionError([_problem_from(error, spec_file_guess(index, process_id),
+        raise ProcessDefinitionError([_problem_from(error, _spec_file(index, process_id),
                                                     trees)]) from None
     all_specs = [spec, *subs.values()]
     problems: list[DefinitionProblem] = []
@@ -365,7 +365,7 @@ def _compile_procedure(process_id: str, table: ResponsibilityTable,
                              spec, subs)
 
 
-def spec_file_guess(index: _BpmnIndex, process_id: str) -> str:
+def _spec_file(index: _BpmnIndex, process_id: str) -> str:
     """Return the file a process is defined in, for error messages."""
     return index.file_of.get(process_id, "")
 

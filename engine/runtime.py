@@ -136,12 +136,20 @@ class Runtime:
         return self.run_engine(workflow)
 
     def fire_timers(self, workflow: BpmnWorkflow) -> list[str]:
-        """Fire every timer whose moment has passed; return the ids of those that fired."""
-        before = self.pending_timers(workflow)
+        """Fire every timer whose moment has passed; return the ids of those that fired.
+
+        That includes timers an earlier step found due but left for the next engine step.
+        """
+        fired: list[str] = []
+
+        def record(task: Task) -> None:
+            if task.task_spec.bpmn_id and isinstance(
+                    getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+                fired.append(task.task_spec.bpmn_id)
+
         _guarded(workflow.refresh_timers)
-        path = self.run_engine(workflow)
-        after = self.pending_timers(workflow)
-        return [timer for timer in before if timer not in after or timer in path]
+        _guarded(lambda: workflow.do_engine_steps(did_complete_task=record))
+        return fired
 
     # -- describing -------------------------------------------------------------------------
 
@@ -199,19 +207,6 @@ class Runtime:
         SpiffWorkflow draws new task ids and timestamps.
         """
         return self.snapshot(workflow).fingerprint
-
-    def pending_timers(self, workflow: BpmnWorkflow) -> dict[str, datetime]:
-        """Return the moment each waiting (non-cyclic) timer fires, by BPMN id."""
-        pending = {}
-        for task in workflow.top_workflow.event_manager.tasks.values():
-            definition = getattr(task.task_spec, "event_definition", None)
-            if not isinstance(definition, TimerEventDefinition) or isinstance(
-                    definition, CycleTimerEventDefinition):
-                continue
-            value = task._get_internal_data("event_value")
-            if isinstance(value, str):
-                pending[task.task_spec.bpmn_id] = TimerEventDefinition.get_datetime(value)
-        return pending
 
 
 @dataclass

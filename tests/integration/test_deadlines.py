@@ -88,3 +88,17 @@ def test_a_request_recorded_late_is_overdue_at_once_and_still_shows_its_deadline
     assert task.due_at == datetime(2026, 2, 26, 4, 59, 59, tzinfo=UTC)
     assert engine.due_state(task.due_at) == "vencida"
     assert engine.fire_due_timers() == 0
+
+
+def test_a_deadline_that_passes_between_worker_rounds_is_fired_logged_and_replayable(
+        walker, engine, clock):
+    walker.start()
+    clock.set(datetime(2026, 3, 25, 15, 0, tzinfo=UTC))  # past due, and no worker ran yet
+    walker.do("reasignar_solicitud")
+    assert engine.fire_due_timers() == 1
+    case = engine.case(walker.case.number, by=walker.leader)
+    assert case.overdue_at == datetime(2026, 3, 25, 15, 0, tzinfo=UTC)
+    assert "atender_vencimiento" in [t.activity_id for t in case.open_tasks]
+    events = [e.event_type for e in engine.history(case.number, by=walker.leader)]
+    assert events.count("timer_fired") == 1
+    assert engine.replay(case.number, by=walker.leader).proven
