@@ -26,7 +26,14 @@ from .casedata import describe
 from .formview import parse_submission
 from .pdf import pdf_response
 from .social_report import social_report, social_report_pdf
-from .tasks import catalogue_picker, document_names, person_name, render_form_page, store_uploads
+from .tasks import (
+    attachment_shas,
+    catalogue_picker,
+    document_names,
+    person_name,
+    render_form_page,
+    store_uploads,
+)
 
 blueprint = Blueprint("cases", __name__)
 
@@ -77,8 +84,7 @@ def new_case(process_id: str) -> Any:
                                 errors=errors, **context)
     data = parse_submission(schema, ui, request.form, lambda f: store_uploads(f, errors),
                             context["catalogue"])
-    names = document_names([s for k, p in schema.get("properties", {}).items()
-                            if p.get("x-attachments") for s in data.get(k, [])])
+    names = document_names(attachment_shas(schema, data))
     if errors:
         return render_form_page("case_new.html", schema=schema, ui=ui, data=data, errors=errors,
                                 document_names=names, status=400, **context)
@@ -117,7 +123,7 @@ def case(number: str) -> str:
         "case.html", case=view, history=history, event_labels=EVENT_LABELS,
         items=describe(full, view.data, language, person_name),
         documents=eng.case_documents(view.id, by=me), due_state=eng.due_state,
-        people={p.username: p.full_name for p in _people(history)},
+        people=_names(history),
         activities={a.bpmn_id: a.name for a in full.activities.values()},
         report=social_report(view, history) if view.process_id == "social_case" else None,
         completed_activities=sorted(_completed_elements(history)),
@@ -138,15 +144,9 @@ def _completed_elements(history: list[Any]) -> set[str]:
     return done
 
 
-def _people(history: list[Any]) -> list[Any]:
-    eng = engine()
-    found = []
-    for username in sorted({e.actor for e in history if e.actor}):
-        try:
-            found.append(eng.person(username))
-        except NotFound:
-            continue
-    return found
+def _names(history: list[Any]) -> dict[str, str]:
+    """Return the full name of everyone who acted in the case, by username."""
+    return {actor: person_name(actor) for actor in {e.actor for e in history if e.actor}}
 
 
 @blueprint.route("/casos/<number>/diagrama.bpmn")
@@ -161,26 +161,25 @@ def diagram(number: str) -> Response:
     return response
 
 
+def _social_report(number: str) -> tuple[Any, Any, dict[str, str]]:
+    """Return a social case, its technical report (404 before activity 5) and who acted."""
+    view = _case_or_404(number)
+    history = engine().history(view.id, by=person())
+    found = social_report(view, history)
+    if found is None:
+        abort(404)
+    return view, found, _names(history)
+
+
 @blueprint.route("/casos/<number>/informe")
 def report(number: str) -> str:
     """Show the Informe Técnico de Trabajo Social as a printable page."""
-    me = person()
-    view = _case_or_404(number)
-    found = social_report(view, engine().history(view.id, by=me))
-    if found is None:
-        abort(404)
-    names = {p.username: p.full_name for p in _people(engine().history(view.id, by=me))}
+    view, found, names = _social_report(number)
     return render_template("social_report.html", case=view, report=found, names=names)
 
 
 @blueprint.route("/casos/<number>/informe.pdf")
 def report_pdf(number: str) -> Response:
     """Download the Informe Técnico de Trabajo Social as a PDF."""
-    me = person()
-    view = _case_or_404(number)
-    history = engine().history(view.id, by=me)
-    found = social_report(view, history)
-    if found is None:
-        abort(404)
-    names = {p.username: p.full_name for p in _people(history)}
+    view, found, names = _social_report(number)
     return pdf_response(social_report_pdf(found, names), f"informe-tecnico-{view.number}.pdf")

@@ -130,7 +130,8 @@ def document_names(shas: list[str]) -> dict[str, str]:
     return names
 
 
-def _attachment_shas(schema: dict[str, Any], data: dict[str, Any]) -> list[str]:
+def attachment_shas(schema: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """Return the documents a form's data attaches."""
     shas: list[str] = []
     for key, prop in schema.get("properties", {}).items():
         if prop.get("x-attachments"):
@@ -166,12 +167,12 @@ def task(task_id: str) -> Any:
         data = detail.draft if detail.draft is not None else _prefill(
             schema, detail.case_data, detail.task.activity_id, eng.history(case.id, by=me))
         return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
-                                document_names=document_names(_attachment_shas(schema, data)),
+                                document_names=document_names(attachment_shas(schema, data)),
                                 draft_saved=detail.draft is not None, **context)
 
     data = parse_submission(schema, ui, request.form, lambda f: store_uploads(f, errors),
                             choices)
-    names = document_names(_attachment_shas(schema, data))
+    names = document_names(attachment_shas(schema, data))
     if request.form.get("action") == "draft":
         eng.save_draft(task_id, by=me, data=data)
         flash(_("Borrador guardado. Puede completar la tarea más tarde."), "success")
