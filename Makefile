@@ -47,9 +47,10 @@ install-test: $(VENV)/.installed-test assets
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 # Serves on $(HOST):$(PORT) with the timer worker beside it; demo passwords are printed on the
-# first run (set DEMO_PASSWORD=… to give every demo person the same one).
+# first run (set DEMO_PASSWORD=… to give every demo person the same one). An existing database
+# is upgraded to the newest schema (`flask db upgrade`), never dropped.
 run: install
-	$(BIN)/flask init-db
+	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo $(if $(DEMO_PASSWORD),--password '$(DEMO_PASSWORD)')
 	@echo "Cauce en http://$(HOST):$(PORT)/"
 	@$(BIN)/flask worker & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
@@ -80,8 +81,11 @@ test: install-test lint
 browser: install-test
 	$(BIN)/pytest -m browser
 
+# Engine vs SpiffWorkflow's own round trips (paired, cold and warm cache), HTTP, the inbox at
+# 1 k and 1 M tasks and, with BENCH_DATABASE_URL (a PostgreSQL database of its own: it is
+# emptied), the inbox on PostgreSQL and the loopback throughput; one JSON line at the end.
 bench: install-test
-	$(BIN)/python bench/engine_bench.py
+	$(BIN)/python bench/engine_bench.py $(if $(BENCH_DATABASE_URL),--postgres '$(BENCH_DATABASE_URL)')
 
 clean:
 	rm -rf $(VENV) instance node_modules web/static/vendor .pytest_cache .mypy_cache .ruff_cache

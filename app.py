@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from engine import Engine, ProcessLibrary, charter
+from engine import Engine, ProcessLibrary, ScriptLimits, charter
 
 ROOT = Path(__file__).resolve().parent
 
@@ -25,6 +25,9 @@ def _default_config(instance_path: Path) -> dict[str, Any]:
         "SEEDS_DIR": os.environ.get("CAUCE_SEEDS_DIR", str(seeds) if seeds.is_dir() else ""),
         "DOCUMENTS_DIR": os.environ.get("CAUCE_DOCUMENTS_DIR", str(instance_path / "documents")),
         "WORKER_INTERVAL_SECONDS": int(os.environ.get("CAUCE_WORKER_INTERVAL", "30")),
+        # Limits of every BPMN script and expression (see engine/limits.py).
+        "SCRIPT_TIMEOUT_SECONDS": float(os.environ.get("CAUCE_SCRIPT_TIMEOUT", "2")),
+        "MAX_CASE_DATA_BYTES": int(os.environ.get("CAUCE_MAX_CASE_DATA_BYTES", str(1024 * 1024))),
     }
 
 
@@ -55,7 +58,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     library = ProcessLibrary.load_directory(app.config["BPMN_DIR"], app.config["FORMS_DIR"])
     engine = app.config.get("ENGINE") or Engine(
         app.config["DATABASE_URL"], library, documents_dir=app.config["DOCUMENTS_DIR"],
-        effects=charter.effects(), **app.config.get("ENGINE_OPTIONS", {}))
+        effects=charter.effects(), script_limits=ScriptLimits(
+            timeout=float(app.config["SCRIPT_TIMEOUT_SECONDS"]),
+            max_data_bytes=int(app.config["MAX_CASE_DATA_BYTES"])),
+        **app.config.get("ENGINE_OPTIONS", {}))
     engine.create_schema()
     app.extensions["cauce"] = engine
 

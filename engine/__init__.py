@@ -8,6 +8,7 @@ from . import catalogue as _catalogue  # noqa: F401  (its tables are part of the
 from . import charter  # noqa: F401  (its tables are part of the schema)
 from .api import Engine, InboxFilters
 from .calendar import WorkingCalendar
+from .case_search import CaseFilters, InvalidCaseCursor
 from .clock import bound_now, utc_now
 from .errors import (
     CauceError,
@@ -20,14 +21,22 @@ from .errors import (
     PermissionDenied,
     ProcessDefinitionError,
     ScriptError,
+    ScriptLimitError,
+    SignInThrottled,
     StaleCase,
     TaskAlreadyCompleted,
     TaskClaimedByOther,
 )
+from .inbox import InvalidCursor
 from .library import ProcessDefinition, ProcessLibrary
+from .limits import ScriptLimits
+from .sign_in import SignIn, ThrottlePolicy
 from .views import (
     AuditEntry,
+    CasePage,
+    CaseSummary,
     CaseView,
+    FollowedCase,
     Inbox,
     Page,
     PersonView,
@@ -38,10 +47,14 @@ from .views import (
 )
 
 __all__ = [
+    "CaseFilters", "CasePage", "CaseSummary", "FollowedCase", "InvalidCaseCursor",
     "AuditEntry", "CaseView", "CauceError", "Conflict", "DefinitionProblem", "Engine",
-    "FieldError", "FormInvalid", "Inbox", "InboxFilters", "InvalidCredentials", "NotFound",
+    "FieldError", "FormInvalid", "Inbox", "InboxFilters", "InvalidCredentials", "InvalidCursor",
+    "NotFound",
     "Page", "PermissionDenied", "PersonView", "ProcessDefinition", "ProcessDefinitionError",
-    "ProcessLibrary", "ReplayStep", "ReplayView", "ScriptError", "StaleCase",
+    "ProcessLibrary", "ReplayStep", "ReplayView", "ScriptError", "ScriptLimitError",
+    "ScriptLimits", "SignIn", "SignInThrottled",
+    "StaleCase", "ThrottlePolicy",
     "TaskAlreadyCompleted", "TaskClaimedByOther", "TaskDetail", "TaskView", "WorkingCalendar",
     "bound_now", "utc_now",
 ]

@@ -6,41 +6,64 @@ import json
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import IO, Any, NoReturn, TypeVar
 
 from argon2 import PasswordHasher
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from sqlalchemy import and_, delete, func, insert, literal, or_, select, union_all, update
-from sqlalchemy.engine import CursorResult
+from SpiffWorkflow.task import Task
+from sqlalchemy import Integer, String, bindparam, select, update
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit
+from . import (
+    access_log,
+    anchoring,
+    audit,
+    case_search,
+    compaction,
+    incidents,
+    operations,
+    replay_view,
+    sign_in,
+    state_migration,
+    verification,
+    xes,
+)
+from . import backup as backups
+from . import inbox as inbox_query
+from . import task_fate as task_fates
 from .assignment import offer_for
 from .calendar import WorkingCalendar
 from .clock import Clock, bound_now, local_date, utc_now
 from .directory import Directory, normalise_title
-from .documents import DocumentStore, DocumentView, check_document
+from .documents import DocumentStore, DocumentView, check_document, find_unlinked_upload
 from .effects import EffectContext, EffectHandler, Effects
 from .errors import (
     Conflict,
     FieldError,
     FormInvalid,
+    InvalidCredentials,
     NotFound,
     PermissionDenied,
+    SignInThrottled,
     StaleCase,
     TaskAlreadyCompleted,
     TaskClaimedByOther,
+    TaskCompletedByOther,
+    TaskHeldByOther,
 )
+from .inbox import InboxFilters
 from .library import ProcessDefinition, ProcessLibrary
+from .limits import ScriptLimits
 from .runtime import Runtime, Snapshot
+from .sign_in import SignIn, ThrottlePolicy
 from .store import (
+    Base,
     CaseEventRow,
     CaseRow,
     DocumentRefRow,
@@ -77,45 +100,34 @@ DUE_STATES = ("vencida", "por_vencer", "a_tiempo", "sin_plazo")
 MAX_ATTEMPTS = 3
 
 
-@dataclass(frozen=True)
-class InboxFilters:
-    """What the inbox lists: by procedure, activity, due state, and a search text."""
-
-    process_id: str | None = None
-    activity_id: str | None = None
-    due_state: str | None = None
-    search: str | None = None
-    sort: str = "due_at"
-    descending: bool = False
-
-
-_SORTS = {
-    "due_at": OpenTaskRow.due_at, "created_at": OpenTaskRow.created_at,
-    "case_number": OpenTaskRow.case_number, "requester": OpenTaskRow.requester,
-    "activity": OpenTaskRow.activity_name, "process": OpenTaskRow.process_name,
-}
-
-
 class Engine:
     """Cauce's BPM engine: procedures, cases, tasks and their history, over one database."""
 
     def __init__(self, database: str | SqlEngine, library: ProcessLibrary, *,
                  clock: Clock = utc_now, calendar: WorkingCalendar | None = None,
                  password_hasher: PasswordHasher | None = None, cache_size: int = 256,
-                 effects: Effects | None = None, documents_dir: str | Path | None = None):
+                 effects: Effects | None = None, documents_dir: str | Path | None = None,
+                 throttle: ThrottlePolicy | None = None, sign_in_clock: Clock = utc_now,
+                 script_limits: ScriptLimits | None = None, session_cache_seconds: float = 3.0):
         self.sql = connect(database) if isinstance(database, str) else database
         self._writer, self._reader = session_factories(self.sql)
         self.library = library
         self.clock = clock
         self.calendar = calendar or WorkingCalendar()
-        self.runtime = Runtime(self.calendar)
+        self.runtime = Runtime(self.calendar, script_limits or ScriptLimits())
         self.directory = Directory(password_hasher or PasswordHasher(), _role_titles(library))
+        self.throttle = throttle or ThrottlePolicy()
+        # Sessions and sign-in throttling run on real time, as the cookie's and the token's own
+        # expiry do; ``clock`` is the cases' time, which tests and replays move at will.
+        self.sign_in_clock = sign_in_clock
+        self.sessions = sign_in.SessionCache(session_cache_seconds)
         self._definitions: dict[int, ProcessDefinition] = {}
         self._workflows = WorkflowCache(cache_size)
         self.effects: dict[str, EffectHandler] = dict(effects or {})
         self.documents = DocumentStore(
             documents_dir or Path(tempfile.gettempdir()) / "cauce-documents")
         self._current: dict[str, int] = {}
+        self._observers: list[operations.Observer] = []
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -124,50 +136,136 @@ class Engine:
         create_schema(self.sql)
         self.publish_library()
 
+    def migrate_states(self, *, batch_size: int = 200, force: bool = False,
+                       progress: state_migration.Progress | None = None,
+                       ) -> state_migration.StateMigrationSummary:
+        """Re-save running cases' states in this SpiffWorkflow's format (``db migrate-states``)."""
+        return state_migration.migrate_states(self._writer, self._reader, self.runtime,
+                                              self._definition, batch_size=batch_size,
+                                              force=force, progress=progress)
+
     def drop_schema(self) -> None:
         """Drop every table (``init-db --drop``): all cases and their history go."""
         drop_schema(self.sql)
         self._definitions.clear()
         self._current.clear()
         self._workflows.clear()
+        self.sessions.clear()
 
     def publish_library(self) -> dict[str, int]:
         """Store each procedure's version (once per content hash); make it the current one."""
         with self._writer.begin() as session:
+            upsert = _insert_or_ignore(session)
             for definition in self.library.list():
-                row = session.scalars(select(ProcessVersionRow).where(
-                    ProcessVersionRow.content_hash == definition.version_hash)).first()
-                if row is None:
-                    row = ProcessVersionRow(
-                        process_id=definition.process_id, content_hash=definition.version_hash,
-                        name=definition.name, bundle=definition.bundle,
-                        manifest=dict(definition.manifest), spec_json=definition.spec_json(),
-                        created_at=self.clock(), source="files")
-                    session.add(row)
-                    session.flush()
-                process = session.get(ProcessRow, definition.process_id)
-                if process is None:
-                    session.add(ProcessRow(process_id=definition.process_id,
-                                           current_version_id=row.id))
-                else:
-                    process.current_version_id = row.id
-                self._definitions[row.id] = definition
-                self._current[definition.process_id] = row.id
+                # Several processes starting at once publish the same files: insert-or-ignore
+                # on the content hash (and the process id) lets each of them win or find the
+                # winner's row, instead of one dying on a unique-key error at start-up.
+                session.execute(upsert(ProcessVersionRow).values(
+                    process_id=definition.process_id, content_hash=definition.version_hash,
+                    name=definition.name, bundle=definition.bundle,
+                    manifest=dict(definition.manifest), spec_json=definition.spec_json(),
+                    created_at=self.clock(), source="files",
+                ).on_conflict_do_nothing(index_elements=["content_hash"]))
+                version_id = session.scalars(select(ProcessVersionRow.id).where(
+                    ProcessVersionRow.content_hash == definition.version_hash)).one()
+                session.execute(upsert(ProcessRow).values(
+                    process_id=definition.process_id, current_version_id=version_id,
+                ).on_conflict_do_update(index_elements=["process_id"],
+                                        set_={"current_version_id": version_id}))
+                self._definitions[version_id] = definition
+                self._current[definition.process_id] = version_id
         return dict(self._current)
 
     # -- people -----------------------------------------------------------------------------
 
-    def authenticate(self, username: str, password: str) -> PersonView:
-        """Check a password; failures count toward a temporary lockout."""
-        now = self.clock()
-        with self._writer() as session:
-            try:
-                person = self.directory.authenticate(session, username, password, now)
-                view = self.directory.view(session, person)
-            finally:
-                # Failed attempts must be remembered even though the check raises.
-                session.commit()
+    def authenticate(self, username: str, password: str, *, client: str = "") -> PersonView:
+        """Check a password (throttled per client and account) and return its person."""
+        return self._check_password(username, password, client, self.directory.view)
+
+    def sign_in(self, username: str, password: str, *, client: str = "", kind: str = "web",
+                lifetime: timedelta = timedelta(hours=8)) -> SignIn:
+        """Check a password and open a session the server can end (a cookie's or a token's)."""
+        def open_one(session: Session, person: PersonRow) -> SignIn:
+            token, expires_at = sign_in.open_session(session, person.id, kind=kind,
+                                                     now=self.sign_in_clock(), lifetime=lifetime)
+            return SignIn(self.directory.view(session, person), token, expires_at)
+
+        return self._check_password(username, password, client, open_one)
+
+    def session_person(self, token: str) -> PersonView:
+        """Return the person of a live session, or raise NotFound (ended, expired, unknown)."""
+        now = self.sign_in_clock()
+        cached = self.sessions.get(token, now)
+        if cached is not None:
+            return cached
+        with self._reader() as session:
+            found = sign_in.find_session_person(session, token, now)
+            if found is None or not found[0].active:
+                raise NotFound("La sesión terminó; vuelva a ingresar")
+            view = self.directory.view(session, found[0])
+        self.sessions.put(token, view, found[1])
         return view
+
+    def sign_out(self, token: str) -> None:
+        """End one session: its cookie or token no longer signs anybody in."""
+        self.sessions.forget(token)
+        with self._writer.begin() as session:
+            sign_in.end_session(session, token, self.sign_in_clock())
+
+    def change_password(self, username: str, current: str, new: str, *, client: str = "",
+                        keep: str | None = None) -> int:
+        """Replace a password (the current one is checked); end every session but ``keep``."""
+        problem = self.directory.password_problem(username, new)
+        if problem:
+            raise FormInvalid([FieldError("new_password", problem)])
+        try:
+            person_id, old_hash = self._check_password(
+                username, current, client, lambda _session, person: (person.id,
+                                                                     person.password_hash))
+        except SignInThrottled:
+            raise
+        except InvalidCredentials:
+            raise FormInvalid([FieldError("current_password",
+                                          "La contraseña actual no es correcta")]) from None
+        new_hash = self.directory.hasher.hash(new)  # hashed before the write, not inside it
+        with self._writer.begin() as session:
+            changed = session.execute(update(PersonRow).where(
+                PersonRow.id == person_id, PersonRow.password_hash == old_hash,
+            ).values(password_hash=new_hash))
+            if not changed.rowcount:
+                raise Conflict("La contraseña cambió mientras tanto; vuelva a intentarlo")
+            ended = sign_in.end_other_sessions(session, person_id, self.sign_in_clock(), keep)
+        self.sessions.forget_person(person_id)
+        return ended
+
+    def _check_password(self, username: str, password: str, client: str,
+                        then: Callable[[Session, PersonRow], T]) -> T:
+        """Check a password; ``then`` runs in the short write that follows a right one.
+
+        The attempt is charged to the throttle first (one short write), the password is hashed
+        with no transaction open, and only a right one writes again: hashing never holds the
+        write lock, and concurrent guesses cannot all pass the limit before any is counted.
+        """
+        keys = sign_in.AttemptKeys.of(username, client)
+        with self._writer.begin() as session:
+            sign_in.charge_attempt(session, keys, self.sign_in_clock(), self.throttle)
+        with self._reader() as session:
+            row = self.directory.find_for_sign_in(session, username)
+            person_id, stored = (row.id, row.password_hash) if row else (None, None)
+        matched = self.directory.verify(stored, password)  # an unknown name costs a check too
+        if person_id is None or not matched:
+            raise InvalidCredentials(sign_in.WRONG_CREDENTIALS)
+        hasher = self.directory.hasher
+        rehashed = hasher.hash(password) if stored and hasher.check_needs_rehash(stored) else None
+        with self._writer.begin() as session:
+            sign_in.refund_attempt(session, keys, self.throttle)
+            person = session.get(PersonRow, person_id)
+            if person is None or not person.active or person.password_hash != stored:
+                raise InvalidCredentials(sign_in.WRONG_CREDENTIALS)  # changed meanwhile
+            if rehashed:
+                person.password_hash = rehashed
+            session.flush()
+            return then(session, person)
 
     def add_person(self, username: str, full_name: str, *, password: str | None = None,
                    positions: tuple[str, ...] = (), email: str | None = None) -> PersonView:
@@ -241,6 +339,8 @@ class Engine:
             serial = next_in_sequence(session, f"case:{prefix}:{year}")
             with bound_now(now):
                 workflow, path = self.runtime.start(definition)
+            # Every later step keeps the task tree bounded; the first event says so for replays.
+            compaction.enable(workflow)
             case = CaseRow(
                 number=f"{prefix}-{year}-{serial:04d}", process_id=process_id,
                 version_id=version_id, status="open", started_at=now, started_by=person.id,
@@ -251,7 +351,8 @@ class Engine:
             session.flush()
             step = _Step(session, case, definition, now, person)
             snap = self.runtime.snapshot(workflow, definition.side_branches)
-            step.event("case_started", data={"version": definition.version_hash, "path": path},
+            step.event("case_started", data={"version": definition.version_hash, "path": path,
+                                             "compaction": compaction.VERSION},
                        state_hash=snap.fingerprint, role=start_role)
             if data is not None:
                 if not snap.ready_human:
@@ -318,8 +419,13 @@ class Engine:
         self._transaction(act)
         return self._task_view(task_id)
 
-    def save_draft(self, task_id: str, *, by: Actor, data: Mapping[str, Any]) -> datetime:
-        """Keep a person's unfinished form for a task; nothing is validated or completed."""
+    def save_draft(self, task_id: str, *, by: Actor, data: Mapping[str, Any],
+                   while_held: bool = False) -> datetime:
+        """Keep a person's unfinished form for a task; nothing is validated or completed.
+
+        ``while_held``: also when someone else holds the task (what the person typed is kept
+        for when the task comes back to them).
+        """
         person = self._actor(by)
         now = self.clock()
 
@@ -328,7 +434,7 @@ class Engine:
             row = session.get(OpenTaskRow, task_id)
             if row is None:
                 self._raise_missing_task(session, task_id)
-            self._check_may_complete(row, person)
+            self._check_may_complete(row, person, drafting=while_held)
             draft = session.get(TaskDraftRow, (task_id, person.id))
             if draft is None:
                 session.add(TaskDraftRow(task_id=task_id, person_id=person.id,
@@ -352,7 +458,7 @@ class Engine:
             activity = definition.activity(row.activity_id)
             clean = self._validated(session, definition, activity.form_id, form_data, now,
                                     person=person, case_id=case.id,
-                                    activity_id=activity.bpmn_id)
+                                    activity_id=activity.bpmn_id, task_id=task_id)
             with bound_now(now):
                 workflow = self._workflow(definition, case)
                 task = self.runtime.find_ready(workflow, task_id)
@@ -361,9 +467,14 @@ class Engine:
                 path = self.runtime.complete(workflow, task, clean)
             snap = self.runtime.snapshot(workflow, definition.side_branches)
             step = _Step(session, case, definition, now, person)
+            completed: dict[str, Any] = {"form": clean, "path": path}
+            if row.assignee_id is None:
+                # Completing implies claiming (nobody held it, so nobody is overruled): the
+                # completion says the person took the task, in the same event, so a case's
+                # event count and numbering stay one per step.
+                completed["claimed"] = True
             step.event("task_completed", task_id=task_id, activity_id=activity.bpmn_id,
-                       data={"form": clean, "path": path}, state_hash=snap.fingerprint,
-                       role=row.role)
+                       data=completed, state_hash=snap.fingerprint, role=row.role)
             return self._settle(step, workflow, snap, [activity.bpmn_id, *path])
 
         return self._transaction(act)
@@ -401,6 +512,43 @@ class Engine:
         self._settle(step, workflow, snap, fired)
         return bool(fired)
 
+    def check_stalled_cases(self) -> list[incidents.IncidentView]:
+        """Flag open cases with no open task and nothing to wait for; return the new incidents.
+
+        The worker runs it every round; an incident closes once its case can move again.
+        """
+        now = self.clock()
+        with self._reader() as session:
+            candidates = incidents.stalled_candidates(session)
+            states = {case_id: session.scalars(select(CaseRow.state).where(
+                CaseRow.id == case_id)).one() for case_id, _, _ in candidates}
+        stalled = {}
+        for case_id, version_id, since in candidates:
+            workflow = self.runtime.restore(self._definition(version_id), states[case_id])
+            waits = incidents.stall_of(workflow)
+            if waits is not None:
+                stalled[case_id] = (since, waits)
+
+        def act(session: Session) -> list[int]:
+            return incidents.record_stalled(session, now, stalled)
+
+        opened = self._transaction(act)
+        with self._reader() as session:
+            return incidents.list_incidents(session, ids=opened)
+
+    def list_incidents(self, *, open_only: bool = True) -> list[incidents.IncidentView]:
+        """Return every case's incidents, newest first (for operators: the CLI, the worker)."""
+        with self._reader() as session:
+            return incidents.list_incidents(session, open_only=open_only)
+
+    def case_incidents(self, case_ref: int | str, *,
+                       by: Actor) -> list[incidents.IncidentView]:
+        """Return a case's open incidents, if this person may see the case."""
+        person = self._actor(by)
+        with self._reader() as session:
+            case = self._visible_case(session, case_ref, person)
+            return incidents.list_incidents(session, case_id=case.id)
+
     # -- reading ----------------------------------------------------------------------------
 
     def case(self, case_ref: int | str, *, by: Actor) -> CaseView:
@@ -436,22 +584,92 @@ class Engine:
                                    .order_by(CaseEventRow.seq)).all()
             return [_audit_entry(row, definition) for row in rows]
 
+    # -- finding and following cases (engine/case_search.py) -------------------------------
+
+    def list_cases(self, by: Actor, *, filters: case_search.CaseFilters | None = None,
+                   cursor: str | None = None, per_page: int = 50) -> case_search.CasePage:
+        """Return a page of the cases this person may see (InvalidCaseCursor: a forged cursor)."""
+        person = self._actor(by)
+        with self._reader() as session:
+            return case_search.list_cases(
+                session, person, self._grants(session, person),
+                filters or case_search.CaseFilters(), cursor, per_page,
+                definition=self._definition, due_state=self.due_state)
+
+    def case_list_statement(self, by: Actor, *, filters: case_search.CaseFilters | None = None,
+                            cursor: str | None = None, per_page: int = 50) -> Any:
+        """Return the case list's SQL statement (also to inspect its query plan)."""
+        person = self._actor(by)
+        with self._reader() as session:
+            grants = self._grants(session, person)
+        return case_search.list_statement(person, grants, filters or case_search.CaseFilters(),
+                                          cursor, per_page)
+
+    def follow_case(self, case_ref: int | str, *, by: Actor) -> None:
+        """Follow a case: its news show in the person's Seguimiento list."""
+        person = self._actor(by)
+        now = self.clock()
+        self._transaction(lambda session: case_search.follow(
+            session, person, self._visible_case(session, case_ref, person), now))
+
+    def unfollow_case(self, case_ref: int | str, *, by: Actor) -> None:
+        """Stop following a case."""
+        person = self._actor(by)
+        self._transaction(lambda session: case_search.unfollow(
+            session, person, self._visible_case(session, case_ref, person)))
+
+    def case_seen(self, case_ref: int | str, *, by: Actor) -> bool:
+        """Mark a followed case as seen up to now; tell whether the person follows it."""
+        person = self._actor(by)
+        with self._reader() as session:
+            case = self._visible_case(session, case_ref, person)
+            unseen = case_search.unseen(session, person, case)
+        if unseen:
+            # Only then a write: reading a case must not take SQLite's write lock every time.
+            self._transaction(lambda session: case_search.mark_seen(session, person, case.id))
+        return unseen is not None
+
+    def followed_cases(self, by: Actor) -> list[case_search.FollowedCase]:
+        """Return the cases this person follows with their news since each was last seen."""
+        person = self._actor(by)
+        with self._reader() as session:
+            return case_search.followed_cases(session, person, self._grants(session, person),
+                                              definition=self._definition)
+
+    def _grants(self, session: Session, person: PersonView) -> case_search.Grants:
+        # Every stored version counts: a case runs on the version it started on.
+        versions = session.scalars(select(ProcessVersionRow.id)).all()
+        return case_search.Grants(
+            role_versions=frozenset(v for v in versions
+                                    if person.roles & set(self._definition(v).roles())),
+            audited_versions=frozenset(v for v in versions
+                                       if person.roles & _auditor_roles(self._definition(v))))
+
     def replay(self, case_ref: int | str, *, by: Actor) -> ReplayView:
         """Re-execute a case from its log and check every recorded state and the stored one."""
         person = self._actor(by)
         with self._reader() as session:
-            case = self._visible_case(session, case_ref, person)
+            case_id = self._visible_case(session, case_ref, person).id
+        return self._replay_case(case_id)
+
+    def _replay_case(self, case_id: int) -> ReplayView:
+        with self._reader() as session:
+            case = session.get_one(CaseRow, case_id)
             definition = self._definition(case.version_id)
             rows = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case.id)
                                    .order_by(CaseEventRow.seq)).all()
             broken = audit.first_broken_link(case.id, rows)
             stored_state, stored_fingerprint = case.state, case.fingerprint
-        steps, workflow = [], None
+        steps, workflow, snap = [], None, None
         for row in rows:
             replayed: bytes | None = None
             if row.state_hash is not None:
-                workflow = self._replay_event(definition, workflow, row)
-                replayed = self.runtime.fingerprint(workflow) if workflow is not None else None
+                # One forward pass: each event's snapshot gives its fingerprint and the tasks
+                # the next event may complete, so the tree is described once per event.
+                workflow = self._replay_event(definition, workflow, row,
+                                              ready=snap.ready_human if snap else None)
+                snap = self.runtime.snapshot(workflow) if workflow is not None else None
+                replayed = snap.fingerprint if snap is not None else None
             steps.append(ReplayStep(
                 seq=row.seq, event_type=row.event_type, activity_id=row.activity_id,
                 recorded_state=row.state_hash.hex() if row.state_hash else None,
@@ -475,15 +693,22 @@ class Engine:
         return self.runtime.fingerprint(stored) == fingerprint
 
     def _replay_event(self, definition: ProcessDefinition, workflow: BpmnWorkflow | None,
-                      row: CaseEventRow) -> BpmnWorkflow | None:
+                      row: CaseEventRow, *, ready: list[Task] | None = None
+                      ) -> BpmnWorkflow | None:
+        """Re-execute one logged event; ``ready``: the READY human tasks, if already known."""
         with bound_now(row.at):
             if row.event_type == "case_started":
-                return self.runtime.start(definition)[0]
+                workflow = self.runtime.start(definition)[0]
+                # Cut the tree exactly when the case did: cases recorded before never were.
+                if (row.data or {}).get("compaction") == compaction.VERSION:
+                    compaction.enable(workflow)
+                return workflow
             if workflow is None:
                 return None
             if row.event_type == "task_completed":
-                candidates = [t for t in self.runtime.ready_human_tasks(workflow)
-                              if t.task_spec.bpmn_id == row.activity_id]
+                if ready is None:
+                    ready = self.runtime.ready_human_tasks(workflow)
+                candidates = [t for t in ready if t.task_spec.bpmn_id == row.activity_id]
                 if not candidates:
                     return workflow
                 self.runtime.complete(workflow, candidates[0], dict((row.data or {})["form"]))
@@ -491,60 +716,51 @@ class Engine:
                 self.runtime.fire_timers(workflow)
         return workflow
 
-    def inbox(self, by: Actor, *, filters: InboxFilters | None = None, page_mine: int = 1,
-              page_available: int = 1, per_page: int = 50) -> Inbox:
+    def inbox(self, by: Actor, *, filters: InboxFilters | None = None,
+              cursor_mine: str | None = None, cursor_available: str | None = None,
+              per_page: int = 50) -> Inbox:
         """Return a person's tasks: claimed by them, and unclaimed ones of their roles.
 
-        Both lists, their pages and their totals come from one indexed query on ``open_task``.
+        Both lists, one page each from the given cursors, and their counts (capped at
+        ``inbox.COUNT_CAP``) come from one statement read in ``open_task`` index order.
+        Raises InvalidCursor for a cursor this inbox did not hand out.
         """
         person = self._actor(by)
-        statement = self.inbox_statement(person, filters=filters, page_mine=page_mine,
-                                         page_available=page_available, per_page=per_page)
+        filters = inbox_query.clean_filters(filters)
+        cursors = {"mine": inbox_query.decode_cursor(cursor_mine, filters),
+                   "available": inbox_query.decode_cursor(cursor_available, filters)}
+        per_page = min(max(1, per_page), 200)
+        statement, params = self._inbox_statement(person, filters, cursors, per_page)
         with self._reader() as session:
-            rows = session.execute(statement).all()
-        lists: dict[str, list[TaskView]] = {"mine": [], "available": []}
-        totals = {"mine": 0, "available": 0}
-        for row in rows:
-            lists[row.list].append(_task_view(row, {}))
-            totals[row.list] = int(row.total)
-        for label, page in (("mine", page_mine), ("available", page_available)):
-            if page > 1 and not lists[label]:
-                # Past the last page the window count has no row to ride on: count apart.
-                totals[label] = self._count_tasks(person, label, filters)
-        return Inbox(
-            mine=Page(tuple(lists["mine"]), totals["mine"], max(1, page_mine), per_page),
-            available=Page(tuple(lists["available"]), totals["available"],
-                           max(1, page_available), per_page),
-        )
+            # Core, not the ORM: the rows are plain tuples made into views right away.
+            rows = session.connection().execute(statement, params).all()
+        lists = inbox_query.split(rows, filters, cursors, per_page)
 
-    def _count_tasks(self, person: PersonView, label: str,
-                     filters: InboxFilters | None) -> int:
-        statement = self.inbox_statement(person, filters=filters, page_mine=1,
-                                         page_available=1, per_page=1)
-        with self._reader() as session:
-            for row in session.execute(statement):
-                if row.list == label:
-                    return int(row.total)
-        return 0
+        def page(label: str) -> Page[TaskView]:
+            found = lists[label]
+            return Page(inbox_query.task_views(found.rows, person.id, person.username),
+                        found.total, per_page, found.total_capped, found.next_cursor,
+                        found.previous_cursor)
+
+        return Inbox(mine=page("mine"), available=page("available"))
 
     def inbox_statement(self, by: Actor, *, filters: InboxFilters | None = None,
-                        page_mine: int = 1, page_available: int = 1, per_page: int = 50) -> Any:
+                        cursor_mine: str | None = None, cursor_available: str | None = None,
+                        per_page: int = 50) -> Any:
         """Return the inbox's SQL statement (also to inspect its query plan)."""
-        person = self._actor(by)
-        filters = filters or InboxFilters()
-        mine = OpenTaskRow.assignee_id == person.id
-        available = and_(OpenTaskRow.assignee_id.is_(None),
-                         OpenTaskRow.audience.in_(sorted(person.audience) or [""]))
-        parts = []
-        for label, visible, page in (("mine", mine, page_mine),
-                                     ("available", available, page_available)):
-            query = self._task_select(visible, filters).add_columns(
-                literal(label).label("list"), func.count().over().label("total"),
-                PersonRow.username.label("assignee"),
-            ).outerjoin(PersonRow, PersonRow.id == OpenTaskRow.assignee_id)
-            query = query.limit(per_page).offset((max(1, page) - 1) * per_page)
-            parts.append(select(query.subquery()))
-        return union_all(*parts)
+        filters = inbox_query.clean_filters(filters)
+        cursors = {"mine": inbox_query.decode_cursor(cursor_mine, filters),
+                   "available": inbox_query.decode_cursor(cursor_available, filters)}
+        statement, params = self._inbox_statement(self._actor(by), filters, cursors, per_page)
+        return statement.params(params)
+
+    def _inbox_statement(self, person: PersonView, filters: InboxFilters,
+                         cursors: dict[str, inbox_query.Cursor | None],
+                         per_page: int) -> tuple[Any, dict[str, Any]]:
+        now = self.clock()
+        return inbox_query.statement(
+            person_id=person.id, audience=sorted(person.audience), filters=filters,
+            cursors=cursors, per_page=per_page, now=now, soon=self._due_soon_limit(now))
 
     def task(self, task_id: str, *, by: Actor) -> TaskDetail:
         """Return an open task with its form, its case's data and the person's draft."""
@@ -570,7 +786,15 @@ class Engine:
                 form_schema=dict(form.schema) if form else None,
                 form_ui=dict(form.ui) if form else {},
                 case_data=data, draft=dict(draft.data) if draft else None,
+                instructions=self.runtime.instructions(task) if task is not None else None,
             )
+
+    def task_fate(self, task_id: str, *, by: Actor) -> task_fates.TaskFate:
+        """Say what became of a task: still open, taken by someone else, or completed."""
+        person = self._actor(by)
+        _check_task_id(task_id)
+        with self._reader() as session:
+            return task_fates.task_fate(session, task_id, person, self._definition)
 
     def due_state(self, due_at: datetime | None, now: datetime | None = None) -> str:
         """Classify a due date: vencida, por_vencer (≤ 3 working days), a_tiempo, sin_plazo."""
@@ -583,6 +807,221 @@ class Engine:
             return "por_vencer"
         return "a_tiempo"
 
+    # -- operations: health, metrics feed, backups (engine/operations.py, engine/backup.py) --
+
+    def observe(self, observer: operations.Observer) -> None:
+        """Call ``observer`` with each event of every step, once the step has committed."""
+        if observer not in self._observers:
+            self._observers.append(observer)
+
+    def ping_database(self, timeout: float = 2.0) -> operations.Check:
+        """Tell whether the database answers a trivial query within ``timeout`` seconds."""
+        return operations.ping_database(self.sql, timeout)
+
+    def worker_heartbeat(self, worker: str | None = None) -> None:
+        """Record that a timer worker finished a round (the readiness check reads it)."""
+        name, now = worker or operations.worker_name(), self.clock()
+        self._transaction(lambda session: operations.record_heartbeat(session, name, now))
+
+    def worker_check(self, max_age: timedelta) -> operations.Check:
+        """Judge whether some timer worker has finished a round within ``max_age``."""
+        with self._reader() as session:
+            last = operations.last_heartbeat(session)
+        return operations.heartbeat_check(last, self.clock(), max_age)
+
+    def backup(self, target: str | Path, *,
+               progress: backups.Progress | None = None) -> backups.BackupSummary:
+        """Write a consistent backup of the database and the documents to ``target``."""
+        return backups.write_backup(self.sql, self.documents.root, Path(target), progress)
+
+    def restore(self, source: str | Path, *,
+                progress: backups.Progress | None = None) -> backups.BackupSummary:
+        """Load a backup into this (empty) database, then publish the library as start-up does."""
+        summary = backups.restore_backup(self.sql, self.documents, Path(source), progress)
+        # Version ids now are the backup's: forget what this process cached under the old ones.
+        self._definitions.clear()
+        self._current.clear()
+        self._workflows.clear()
+        self.publish_library()
+        return summary
+
+    def verify_cases(self, *, progress: backups.Progress | None = None) -> backups.Verification:
+        """Replay every case from its log and check its hash chain (after a restore)."""
+        with self._reader() as session:
+            ids = list(session.scalars(select(CaseRow.id).order_by(CaseRow.id)))
+        return backups.verify_cases(ids, self._replay_case, progress)
+
+    # -- auditing: proofs, checkpoints, XES (engine/verification.py, anchoring.py, xes.py) ----
+
+    def verify_history(self, *, by: str = verification.SYSTEM, process_id: str | None = None,
+                       since: datetime | None = None,
+                       checkpoints: anchoring.CheckpointLog | None = None,
+                       progress: verification.Progress | None = None
+                       ) -> verification.VerificationReport:
+        """Prove the chosen cases (chain, tail, replay) and the checkpoints; store the outcome."""
+        # ``by`` is recorded, not checked: the CLI runs as the system; auditors come later.
+        return verification.verify(
+            self._reader, self._transaction, self._replay_case, self.clock, by=by,
+            process_id=process_id, since=since, checkpoints=checkpoints, progress=progress)
+
+    def case_verifications(self, case_ref: int | str, *, by: Actor,
+                           limit: int = 10) -> list[verification.CaseVerification]:
+        """Return a case's stored verification outcomes, newest first."""
+        person = self._actor(by)
+        with self._reader() as session:
+            case_id = self._visible_case(session, case_ref, person).id
+            return verification.last_results(session, case_id, limit)
+
+    def write_checkpoint(self, log: anchoring.CheckpointLog) -> anchoring.Checkpoint | None:
+        """Sign every case's log head into the checkpoint log (None: nothing moved since)."""
+        with self._reader() as session:
+            heads = anchoring.case_heads(session)
+        return log.append(heads, self.clock())
+
+    def export_xes(self, target: IO[bytes], *, process_id: str,
+                   started_from: datetime | None = None,
+                   started_before: datetime | None = None) -> xes.XesSummary:
+        """Stream a procedure's cases started in [from, before) to ``target`` as XES."""
+        self._current_version(process_id)  # NotFound for an unknown procedure
+        return xes.export(self._reader, self._definition, target, process_id=process_id,
+                          started_from=started_from, started_before=started_before)
+
+    # -- the auditor's workbench (engine/access_log.py, engine/replay_view.py) ---------------
+
+    def audited_processes(self, by: Actor) -> list[str]:
+        """Return the procedures this person audits (none for everyone else)."""
+        person = self._actor(by)
+        return sorted(d.process_id for d in self.library.list()
+                      if person.roles & _auditor_roles(d))
+
+    def reads_only(self, by: Actor) -> bool:
+        """Tell whether this person only oversees procedures (an auditor): no task, no act."""
+        person = self._actor(by)
+        return bool(person.roles) and not person.roles & self._lane_roles()
+
+    def record_access(self, case_ref: int | str, *, by: Actor, what: str,
+                      detail: str | None = None) -> bool:
+        """Log a read of a confidential case by someone outside its lanes; tell if it was."""
+        person = self._actor(by)
+        if not self._reads_ever_logged(person):
+            return False  # every page view calls this: most people never need a query
+        with self._reader() as session:
+            case = self._visible_case(session, case_ref, person)
+            case_id, definition = case.id, self._definition(case.version_id)
+        if not _read_is_logged(person, definition):
+            return False
+        now = self.clock()
+        self._transaction(lambda session: access_log.record(
+            session, person, session.get_one(CaseRow, case_id), what, detail, now))
+        return True
+
+    def record_document_access(self, sha256: str, *, by: Actor) -> int:
+        """Log a document download for every confidential case of it read from outside a lane."""
+        person = self._actor(by)
+        if not self._reads_ever_logged(person):
+            return 0
+        with self._reader() as session:
+            found = session.execute(
+                select(DocumentRefRow.case_id, DocumentRefRow.filename)
+                .where(DocumentRefRow.sha256 == sha256, DocumentRefRow.case_id.is_not(None))
+            ).all()
+        logged = 0
+        for case_id, filename in found:
+            try:
+                logged += self.record_access(case_id, by=person, what="document",
+                                             detail=filename)
+            except NotFound:
+                continue  # a case of the same file this person may not see: nothing was read
+        return logged
+
+    def list_accesses(self, by: Actor, *, username: str | None = None,
+                   case_number: str | None = None, process_id: str | None = None,
+                   what: str | None = None, day_from: date | None = None,
+                   day_to: date | None = None) -> list[access_log.AccessEntry]:
+        """Return the newest recorded reads of the procedures this auditor audits."""
+        audited = self._audited_or_refuse(by)
+        filters = access_log.AccessFilters(username, case_number, process_id, what, day_from,
+                                           day_to)
+        with self._reader() as session:
+            return access_log.entries(session, filters, audited)
+
+    def check_access_log(self, by: Actor) -> access_log.AccessLogCheck:
+        """Walk the access log's hash chain; say where it breaks, if it does."""
+        self._audited_or_refuse(by)
+        with self._reader() as session:
+            return access_log.check(session)
+
+    def _reads_ever_logged(self, person: PersonView) -> bool:
+        """Tell whether some confidential procedure would log this person's reads.
+
+        Judged on the current versions (a role rarely leaves a procedure between versions): a
+        person with a lane in every confidential procedure never reaches the access log.
+        """
+        return any(_read_is_logged(person, d) for d in self.library.list())
+
+    def _refuse_read_only(self, person: PersonView) -> None:
+        """Refuse someone who only oversees procedures (an auditor) and takes part in none."""
+        if self.reads_only(person):
+            raise PermissionDenied("Su rol es de solo lectura: no puede enviar documentos")
+
+    def _lane_roles(self) -> set[str]:
+        return {role for d in self.library.list() for role in d.roles()}
+
+    def _audited_or_refuse(self, by: Actor) -> list[str]:
+        audited = self.audited_processes(by)
+        if not audited:
+            raise PermissionDenied("El registro de accesos es solo para auditores")
+        return audited
+
+    def case_replay(self, case_ref: int | str, *, by: Actor) -> replay_view.CaseReplay:
+        """Return a case step by step (re-executed from its log) for the replay page."""
+        person = self._actor(by)
+        with self._reader() as session:
+            case = self._visible_case(session, case_ref, person)
+            definition = self._definition(case.version_id)
+            rows = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case.id)
+                                   .order_by(CaseEventRow.seq)).all()
+            actors = {row.actor_id for row in rows if row.actor_id is not None}
+            names = dict(session.execute(select(PersonRow.username, PersonRow.full_name)
+                                         .where(PersonRow.id.in_(sorted(actors)))).all())
+            number, status = case.number, case.status
+            started_at, due_at = case.started_at, case.due_at
+        states: dict[int, replay_view.StepState] = {}
+        workflow: BpmnWorkflow | None = None
+        for row in rows:
+            if row.state_hash is None:
+                continue
+            try:
+                workflow = self._replay_event(definition, workflow, row)
+            except Exception:  # noqa: BLE001 — an altered log may describe impossible steps
+                break  # later steps keep the last state replay reached; Verificar says why
+            if workflow is None:
+                break
+            snap = self.runtime.snapshot(workflow, definition.side_branches)
+            states[row.seq] = replay_view.StepState(
+                active=tuple(sorted({t.task_spec.bpmn_id for t in snap.ready_human})),
+                data=snap.data)
+        steps = replay_view.build(
+            rows, states, definition, self.case_documents(case_ref, by=person), names,
+            self.calendar, started_at=started_at, due_at=due_at)
+        return replay_view.CaseReplay(
+            case_number=number, process_id=definition.process_id, process_name=definition.name,
+            version_hash=definition.version_hash, status=status, steps=steps, names=names)
+
+    def verify_case(self, case_ref: int | str, *, by: Actor) -> replay_view.CaseProof:
+        """Prove one case (chain, tail, re-execution), store the outcome, say where it fails."""
+        person = self._actor(by)
+        with self._reader() as session:
+            case_id = self._visible_case(session, case_ref, person).id
+        report = verification.verify(
+            self._reader, self._transaction, self._replay_case, self.clock,
+            by=person.username, case_id=case_id)
+        try:
+            replayed: ReplayView | None = self._replay_case(case_id)
+        except Exception:  # noqa: BLE001 — the report already names the failure
+            replayed = None
+        return replay_view.proof(report, replayed)
+
     # -- internals --------------------------------------------------------------------------
 
     def _transaction(self, act: Callable[[Session], T]) -> T:
@@ -591,6 +1030,7 @@ class Engine:
             try:
                 with self._writer.begin() as session:
                     session.info["after_commit"] = []
+                    session.info["observers"] = self._observers
                     result = act(session)
             except (StaleDataError, IntegrityError):
                 continue
@@ -656,30 +1096,17 @@ class Engine:
             query = query.where(CaseRow.id == int(case_ref))
         else:
             query = query.where(CaseRow.number == case_ref)
-        case = session.scalars(query).first()
+        # One rule for the case page and the case list (case_search.visible_to).
+        case = session.scalars(query.where(case_search.visible_to(
+            person, self._grants(session, person)))).first()
         # Not 403: a person outside the procedure must not learn that the case exists.
-        if case is None or not (self._may_see(person, self._definition(case.version_id))
-                                or self._takes_part(session, case.id, person)):
+        if case is None:
             raise NotFound("No existe ese caso")
         return case
 
-    def _takes_part(self, session: Session, case_id: int, person: PersonView) -> bool:
-        """Tell whether a task of the case is offered to this person, or they acted in it.
-
-        That is how the head of the unit chosen for a case sees it: by position, not role.
-        """
-        offered = session.scalars(select(OpenTaskRow.task_id).where(
-            OpenTaskRow.case_id == case_id,
-            or_(OpenTaskRow.assignee_id == person.id,
-                OpenTaskRow.audience.in_(sorted(person.audience) or [""])))).first()
-        if offered is not None:
-            return True
-        acted = session.scalars(select(CaseEventRow.id).where(
-            CaseEventRow.case_id == case_id, CaseEventRow.actor_id == person.id)).first()
-        return acted is not None
-
     def _may_see(self, person: PersonView, definition: ProcessDefinition) -> bool:
-        return bool(person.roles & set(definition.roles()))
+        # Its auditors read every case of a procedure (engine/case_search.py), acting in none.
+        return bool(person.roles & (set(definition.roles()) | _auditor_roles(definition)))
 
     def _lock_open_task(self, session: Session, task_id: str) -> tuple[OpenTaskRow, CaseRow]:
         _check_task_id(task_id)
@@ -699,23 +1126,43 @@ class Engine:
             CaseEventRow.task_id == task_id,
             CaseEventRow.event_type == "task_completed")).first()
         if done is not None:
-            raise TaskAlreadyCompleted("La tarea ya fue completada")
+            actor = session.scalars(select(PersonRow).join(
+                CaseEventRow, CaseEventRow.actor_id == PersonRow.id).where(
+                CaseEventRow.id == done)).first()
+            # The message stays the same for every caller; the name comes apart for pages.
+            raise TaskCompletedByOther(
+                "La tarea ya fue completada",
+                completed_by=actor.username if actor else "",
+                completed_by_name=actor.full_name if actor else "")
         raise NotFound("No existe esa tarea o ya no está abierta")
 
-    def _check_may_complete(self, row: OpenTaskRow, person: PersonView) -> None:
+    def _check_may_complete(self, row: OpenTaskRow, person: PersonView, *,
+                            drafting: bool = False) -> None:
+        # A draft stays the person's own: kept while someone else holds the task, it is there
+        # again if the task comes back to them.
         if row.assignee_id == person.id:
             return
         if row.audience not in person.audience:
             raise NotFound("No existe esa tarea o ya no está abierta")
-        if row.assignee_id is not None:
-            raise TaskClaimedByOther("Otra persona tomó esta tarea")
+        if row.assignee_id is not None and not drafting:
+            session = object_session(row)
+            holder = session.get(PersonRow, row.assignee_id) if session is not None else None
+            raise TaskHeldByOther(
+                "Otra persona tomó esta tarea",
+                holder=holder.username if holder else "",
+                holder_name=holder.full_name if holder else "")
 
     def _validated(self, session: Session, definition: ProcessDefinition, form_id: str | None,
                    data: Mapping[str, Any], now: datetime, *, person: PersonView,
-                   case_id: int, activity_id: str) -> dict[str, Any]:
+                   case_id: int, activity_id: str,
+                   task_id: str | None = None) -> dict[str, Any]:
         form = definition.form(form_id)
         if form is None:
-            return dict(data)
+            # A manual or plain task is only marked as done: it has no fields to write.
+            if data:
+                raise FormInvalid([FieldError("", "Esta tarea no tiene formulario: solo se "
+                                                  "marca como hecha, sin datos")])
+            return {}
 
         def check_person(username: str, role: str) -> str | None:
             row = session.scalars(select(PersonRow).where(PersonRow.username == username)).first()
@@ -727,14 +1174,14 @@ class Engine:
 
         # Report every problem at once: the form's own and the catalogue's.
         try:
-            clean = form.validate(data, check_person=check_person)
+            clean = form.validate(data, check_person=check_person, today=local_date(now))
             problems: list[FieldError] = []
         except FormInvalid as invalid:
             clean, problems = dict(data), list(invalid.errors)
         problems += self._source_problems(session, form, clean)
         if problems:
             raise FormInvalid(sorted(problems, key=lambda p: p.field))
-        self._link_documents(session, form, clean, person, case_id, activity_id)
+        self._link_documents(session, form, clean, person, case_id, activity_id, task_id, now)
         year = local_date(now).year
         for name, sequence in form.sequence_fields().items():
             clean[name] = next_in_sequence(session, sequence.format(year=year))
@@ -756,27 +1203,39 @@ class Engine:
         return problems
 
     def _link_documents(self, session: Session, form: Any, clean: Mapping[str, Any],
-                        person: PersonView, case_id: int, activity_id: str) -> None:
-        """Attach the documents a form names to the case; refuse ones the person cannot use."""
+                        person: PersonView, case_id: int, activity_id: str,
+                        task_id: str | None, now: datetime) -> None:
+        """Attach the documents a form names to the case, each once; refuse the others.
+
+        A file counts once per case. An upload is linked only by the form that sent it (its
+        task) or, sent by no form (the API, a new case's form), by the uploader within
+        ``ORPHAN_UPLOAD_TTL``: other forms of the same person never adopt it.
+        """
         problems = []
         for name in form.attachment_fields():
-            for sha256 in clean.get(name) or []:
-                refs = session.scalars(select(DocumentRefRow).where(
+            for sha256 in dict.fromkeys(clean.get(name) or []):
+                attached = session.scalars(select(DocumentRefRow.id).where(
                     DocumentRefRow.sha256 == sha256,
-                    or_(DocumentRefRow.case_id == case_id,
-                        and_(DocumentRefRow.case_id.is_(None),
-                             DocumentRefRow.uploaded_by == person.id)))).all()
-                if not refs:
+                    DocumentRefRow.case_id == case_id)).first()
+                if attached is not None:
+                    continue
+                ref = find_unlinked_upload(session, sha256, person.id, task_id, now)
+                if ref is None:
                     problems.append(FieldError(name, "Documento desconocido; vuelva a adjuntarlo"))
-                for ref in refs:
-                    if ref.case_id is None:
-                        ref.case_id, ref.activity_id = case_id, activity_id
+                else:
+                    ref.case_id, ref.activity_id = case_id, activity_id
         if problems:
             raise FormInvalid(problems)
 
-    def store_document(self, *, by: Actor, filename: str, data: bytes) -> DocumentView:
-        """Keep an uploaded file (checked by size and content type) for a form to attach."""
+    def store_document(self, *, by: Actor, filename: str, data: bytes,
+                       task_id: str | None = None) -> DocumentView:
+        """Keep an uploaded file (checked by size and content type) for a form to attach.
+
+        ``task_id`` names the form that sends it; the same file sent again by that form (after
+        a refused submit) is the same document.
+        """
         person = self._actor(by)
+        self._refuse_read_only(person)  # an auditor reads; nothing they send may join a case
         content_type = check_document(filename, data)
         sha256 = self.documents.put(data)
         now = self.clock()
@@ -787,12 +1246,14 @@ class Engine:
                 session.add(DocumentRow(sha256=sha256, size=len(data), content_type=content_type,
                                         created_at=now))
                 session.flush()
-            ref = DocumentRefRow(sha256=sha256, filename=safe_name, uploaded_by=person.id,
-                                 uploaded_at=now)
-            session.add(ref)
-            session.flush()
-            return DocumentView(ref.id, sha256, safe_name, content_type, len(data),
-                                person.username, now, None)
+            ref = find_unlinked_upload(session, sha256, person.id, task_id, now, exact=True)
+            if ref is None:
+                ref = DocumentRefRow(sha256=sha256, filename=safe_name, uploaded_by=person.id,
+                                     uploaded_at=now, task_id=task_id)
+                session.add(ref)
+                session.flush()
+            return DocumentView(ref.id, sha256, ref.filename, content_type, len(data),
+                                person.username, ref.uploaded_at, None)
 
         return self._transaction(act)
 
@@ -888,28 +1349,34 @@ class Engine:
     def _rewrite_open_tasks(self, session: Session, case: CaseRow, definition: ProcessDefinition,
                             snap: Snapshot, deadlines: Mapping[str, str], requester: str | None,
                             now: datetime) -> list[OpenTaskRow]:
-        existing = {row.task_id: row for row in session.scalars(
-            select(OpenTaskRow).where(OpenTaskRow.case_id == case.id))}
+        # Core statements on the table, not the ORM: this runs on every step of every case,
+        # and the unit of work's bookkeeping cost more than the SQL itself.
+        connection = session.connection()
+        table = _OPEN_TASK
+        existing = {row.task_id: row for row in connection.execute(
+            _OPEN_TASKS_OF_CASE, {"case_id": case.id})}
         ready = {str(t.id): t for t in snap.ready_human}
         gone = [task_id for task_id in existing if task_id not in ready]
         if gone:
             # Drafts of these tasks go with them (ON DELETE CASCADE).
-            session.execute(delete(OpenTaskRow).where(OpenTaskRow.task_id.in_(gone))
-                            .execution_options(synchronize_session=False))
+            connection.execute(_DELETE_OPEN_TASKS, {"task_ids": gone})
         rows, new_rows = [], []
         for task_id, task in ready.items():
             row = existing.get(task_id)
             if row is not None:
+                values = dict(row._mapping)
                 if requester and row.requester != requester:
-                    row.requester = requester
-                rows.append(row)
+                    connection.execute(table.update().where(table.c.task_id == task_id)
+                                       .values(requester=requester))
+                    values["requester"] = requester
+                rows.append(OpenTaskRow(**values))
                 continue
             activity = definition.activity(task.task_spec.bpmn_id)
             offer = offer_for(definition.lane_role(activity.lane), {**snap.data, **task.data})
             assignee_id = None
             if offer.assignee_username:
-                assignee_id = session.scalars(select(PersonRow.id).where(
-                    PersonRow.username == offer.assignee_username)).first()
+                assignee_id = connection.execute(
+                    _PERSON_ID, {"username": offer.assignee_username}).scalar()
             due = [datetime.fromisoformat(deadlines[t]) for t in activity.timers if t in deadlines]
             new_rows.append(dict(
                 task_id=task_id, case_id=case.id, process_id=case.process_id,
@@ -919,35 +1386,8 @@ class Engine:
                 form_id=activity.form_id, created_at=now, due_at=min(due) if due else None,
             ))
         if new_rows:
-            session.execute(insert(OpenTaskRow), new_rows)
+            connection.execute(_INSERT_OPEN_TASK, new_rows)
         return rows + [OpenTaskRow(**values) for values in new_rows]
-
-    def _task_select(self, visible: Any, filters: InboxFilters) -> Any:
-        query = select(*OpenTaskRow.__table__.columns).where(visible)
-        if filters.process_id:
-            query = query.where(OpenTaskRow.process_id == filters.process_id.replace(chr(0), ""))
-        if filters.activity_id:
-            query = query.where(
-                OpenTaskRow.activity_id == filters.activity_id.replace(chr(0), ""))
-        if filters.search:
-            # NUL cannot be stored, so it cannot match: drop it rather than fail.
-            like = f"%{filters.search.replace(chr(0), '').strip().lower()}%"
-            query = query.where(or_(func.lower(OpenTaskRow.case_number).like(like),
-                                    func.lower(OpenTaskRow.requester).like(like)))
-        if filters.due_state:
-            now = self.clock()
-            soon = self._due_soon_limit(now)
-            column = OpenTaskRow.due_at
-            query = query.where({
-                "vencida": column < now,
-                "por_vencer": and_(column >= now, column <= soon),
-                "a_tiempo": column > soon,
-                "sin_plazo": column.is_(None),
-            }.get(filters.due_state, column.is_(None) | column.is_not(None)))
-        order = _SORTS.get(filters.sort, OpenTaskRow.due_at)
-        order_by = order.desc() if filters.descending else order.asc()
-        # Nulls (no deadline) last either way; the task id keeps pages stable.
-        return query.order_by(order.is_(None), order_by, OpenTaskRow.task_id)
 
     def _task_view(self, task_id: str) -> TaskView:
         with self._reader() as session:
@@ -971,6 +1411,31 @@ class Engine:
         """Yield a read-only session (for CLI reports and tests that inspect the database)."""
         with self._reader() as session:
             yield session
+
+
+_OPEN_TASK = Base.metadata.tables["open_task"]
+_CASE = Base.metadata.tables["case"]
+_CASE_EVENT = Base.metadata.tables["case_event"]
+_OPEN_TASKS_OF_CASE = select(_OPEN_TASK).where(
+    _OPEN_TASK.c.case_id == bindparam("case_id", type_=Integer()))
+_PERSON_ID = select(Base.metadata.tables["person"].c.id).where(
+    Base.metadata.tables["person"].c.username == bindparam("username", type_=String()))
+_DELETE_OPEN_TASKS = _OPEN_TASK.delete().where(
+    _OPEN_TASK.c.task_id.in_(bindparam("task_ids", expanding=True)))
+_INSERT_OPEN_TASK = _OPEN_TASK.insert()
+_INSERT_CASE_EVENT = _CASE_EVENT.insert()
+# "UPDATE case SET <changed columns> WHERE id = … AND version = …", one per set of columns.
+_CASE_UPDATES: dict[frozenset[str], Any] = {}
+
+
+def _case_update(columns: frozenset[str]) -> Any:
+    statement = _CASE_UPDATES.get(columns)
+    if statement is None:
+        statement = _CASE.update().where(
+            _CASE.c.id == bindparam("_id"), _CASE.c.version == bindparam("_seen")).values(
+            {name: bindparam(name, type_=_CASE.c[name].type) for name in columns})
+        _CASE_UPDATES[columns] = statement
+    return statement
 
 
 class _Step:
@@ -1009,20 +1474,28 @@ class _Step:
 
     def save(self) -> None:
         """Write the events and the case row; raise StaleDataError if the case moved on."""
+        observers = self.session.info.get("observers")
+        if observers and self._events:
+            # Read before the UPDATE below moves it on: the moment the fired timer was due.
+            found = operations.happenings(self.case.process_id, self.case.id, self._events,
+                                          self.case.next_timer_at)
+            self.session.info["after_commit"].append(
+                lambda: operations.notify(observers, found))
+        # Core statements on the tables (not the ORM's bulk paths): cheaper on every step.
+        connection = self.session.connection()
         if self._events:
-            self.session.execute(insert(CaseEventRow), self._events)
+            connection.execute(_INSERT_CASE_EVENT, self._events)
             self.changes.update(last_seq=self._seq, last_hash=self._hash)
         if not self.changes:
             return
         seen = self.case.version
-        result: CursorResult[Any] = self.session.execute(  # type: ignore[assignment]
-            update(CaseRow).where(CaseRow.id == self.case.id, CaseRow.version == seen)
-            .values(**self.changes, version=seen + 1)
-            .execution_options(synchronize_session=False))
+        values = {**self.changes, "version": seen + 1}
+        result = connection.execute(_case_update(frozenset(values)),
+                                    {**values, "_id": self.case.id, "_seen": seen})
         if result.rowcount != 1:
             raise StaleDataError(f"case {self.case.id} changed since version {seen}")
         # Keep the loaded row in step for whoever reads it after this verb.
-        for key, value in {**self.changes, "version": seen + 1}.items():
+        for key, value in values.items():
             set_committed_value(self.case, key, value)
         self._events, self.changes = [], {}
 
@@ -1052,7 +1525,23 @@ def _role_titles(library: ProcessLibrary) -> dict[str, frozenset[str]]:
         for role, row in definition.roles().items():
             for title in row.positions:
                 titles.setdefault(normalise_title(title), set()).add(role)
+        for table in (definition.responsibility, *definition.extra_tables):
+            for overseer in table.oversight.values():
+                for title in overseer.positions:
+                    titles.setdefault(normalise_title(title), set()).add(overseer.role)
     return {title: frozenset(roles) for title, roles in titles.items()}
+
+
+def _read_is_logged(person: PersonView, definition: ProcessDefinition) -> bool:
+    """Tell whether reading a case of this procedure goes to the access log."""
+    return (definition.responsibility.confidential
+            and not person.roles & set(definition.roles()))
+
+
+def _auditor_roles(definition: ProcessDefinition) -> frozenset[str]:
+    """Return the roles that audit a procedure (its responsibility tables' oversight block)."""
+    return frozenset().union(*(table.oversight_roles("auditor") for table in
+                               (definition.responsibility, *definition.extra_tables)))
 
 
 def _outcome(definition: ProcessDefinition, ends: list[str]) -> str | None:
@@ -1061,9 +1550,7 @@ def _outcome(definition: ProcessDefinition, ends: list[str]) -> str | None:
 
 
 def _task_view(row: Any, usernames: Mapping[int, str]) -> TaskView:
-    assignee = getattr(row, "assignee", None) if not isinstance(row, OpenTaskRow) else None
-    if assignee is None and row.assignee_id:
-        assignee = usernames.get(row.assignee_id)
+    assignee = usernames.get(row.assignee_id) if row.assignee_id else None
     return TaskView(
         task_id=row.task_id, case_id=row.case_id, case_number=row.case_number,
         process_id=row.process_id, process_name=row.process_name, activity_id=row.activity_id,
@@ -1083,3 +1570,12 @@ def _audit_entry(row: CaseEventRow, definition: ProcessDefinition) -> AuditEntry
         state_hash=row.state_hash.hex() if row.state_hash else None, hash=row.hash.hex())
 
 
+def _insert_or_ignore(session: Session) -> Any:
+    """Return the dialect's ``insert`` that knows ``ON CONFLICT`` (PostgreSQL and SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert

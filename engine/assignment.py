@@ -39,6 +39,21 @@ class LaneRole:
     position_variable: str | None = None
 
 
+# The kinds of oversight a procedure may grant. Each names a role people hold through their
+# positions, as lanes do, but no lane: it gives no tasks. Owners and managers come as more kinds.
+OVERSIGHT_KINDS = ("auditor",)
+
+
+@dataclass(frozen=True)
+class OversightRole:
+    """A role over a procedure that takes no tasks: e.g. its auditor, who reads every case."""
+
+    kind: str
+    role: str
+    role_name: str
+    positions: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class ResponsibilityTable:
     """A procedure's responsibility table, from ``bpmn/<process>.responsibility.json``."""
@@ -53,6 +68,13 @@ class ResponsibilityTable:
     # Values the procedure computes (not typed in a form) that people should read on the case,
     # with their label per language: {"followup_matrix": {"es": "…", "en": "…"}}.
     data_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # kind (``auditor``) -> the role that oversees the procedure that way.
+    oversight: Mapping[str, OversightRole] = field(default_factory=dict)
+
+    def oversight_roles(self, kind: str) -> frozenset[str]:
+        """Return the roles that oversee this procedure as ``kind`` (e.g. ``auditor``)."""
+        row = self.oversight.get(kind)
+        return frozenset([row.role]) if row else frozenset()
 
     def roles(self) -> dict[str, LaneRole]:
         """Return the lane rows by role code."""
@@ -69,7 +91,12 @@ class ResponsibilityTable:
             if row.position_variable:
                 entry["position_variable"] = row.position_variable
             lanes[lane] = entry
-        return {"process": self.process_id, "title": self.title, "code": self.code,
+        extra: dict[str, Any] = {}
+        if self.oversight:
+            extra["oversight"] = {kind: {"role": row.role, "role_name": row.role_name,
+                                         "positions": list(row.positions)}
+                                  for kind, row in self.oversight.items()}
+        return {**extra,"process": self.process_id, "title": self.title, "code": self.code,
                 "case_number_prefix": self.case_number_prefix,
                 "confidential": self.confidential, "case_summary": dict(self.case_summary),
                 "data_labels": {k: dict(v) for k, v in self.data_labels.items()},
@@ -117,7 +144,30 @@ def parse_responsibility_table(text: str) -> ResponsibilityTable:
         process_id=raw["process"], title=raw["title"], code=raw.get("code", ""),
         case_number_prefix=prefix, confidential=bool(raw.get("confidential", False)),
         lanes=lanes, case_summary=summary, data_labels=labels,
+        oversight=_parse_oversight(raw.get("oversight", {}), lanes),
     )
+
+
+def _parse_oversight(raw: Any, lanes: Mapping[str, LaneRole]) -> dict[str, OversightRole]:
+    if not isinstance(raw, dict):
+        raise ValueError("'oversight' debe ser un objeto: {\"auditor\": {\"role\": …}}")
+    lane_roles = {row.role for row in lanes.values()}
+    found: dict[str, OversightRole] = {}
+    for kind, row in raw.items():
+        if kind not in OVERSIGHT_KINDS:
+            raise ValueError(f"'oversight': tipo desconocido {kind!r} "
+                             f"(se admite: {', '.join(OVERSIGHT_KINDS)})")
+        if not isinstance(row, dict) or not row.get("role") or not row.get("role_name"):
+            raise ValueError(f"'oversight.{kind}' necesita 'role' y 'role_name'")
+        positions = row.get("positions", [])
+        if not isinstance(positions, list) or not positions or not all(
+                isinstance(p, str) for p in positions):
+            raise ValueError(f"'oversight.{kind}': 'positions' debe ser una lista de cargos")
+        # A lane role would make the overseer a participant who can act: keep them apart.
+        if row["role"] in lane_roles:
+            raise ValueError(f"'oversight.{kind}': el rol {row['role']!r} ya es de un carril")
+        found[kind] = OversightRole(kind, row["role"], row["role_name"], tuple(positions))
+    return found
 
 
 @dataclass(frozen=True)

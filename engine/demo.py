@@ -23,10 +23,12 @@ _NAMES = [
     ("isabel.lema", "Isabel Lema"), ("tomas.viteri", "Tomás Viteri"),
 ]
 PEOPLE_PER_ROLE = 2
+# An auditor reads every case of a procedure and acts in none: one per procedure is plenty.
+AUDITORS_PER_ROLE = 1
 # Roles take names in this order, then any other role alphabetically: a procedure added later
 # never renames the demo accounts people already use (the README names some of them).
 ROLE_ORDER = ("coordinador_th", "lider_seguridad", "trabajador_social", "procesos", "unidad",
-              "planificacion", "maxima_autoridad", "mdt")
+              "planificacion", "maxima_autoridad", "mdt", "auditor_gth", "auditor_carta")
 
 
 @dataclass(frozen=True)
@@ -45,17 +47,22 @@ def seed_demo_people(engine: object, password: str | None = None) -> list[DemoAc
 
     assert isinstance(engine, Engine)
     roles: dict[str, str] = {}
+    auditors: set[str] = set()
     for definition in engine.library.list():
         for role, row in definition.roles().items():
             if row.positions:
                 roles.setdefault(role, row.positions[0])
+        for table in (definition.responsibility, *definition.extra_tables):
+            for overseer in table.oversight.values():
+                roles.setdefault(overseer.role, overseer.positions[0])
+                auditors.add(overseer.role)
     accounts: list[DemoAccount] = []
     names = iter(_NAMES)
     now = engine.clock()
     with engine._writer.begin() as session:
         for role, title in sorted(roles.items(), key=_seeding_order):
             position = engine.directory.ensure_position(session, title, source="demo")
-            for _ in range(PEOPLE_PER_ROLE):
+            for _ in range(AUDITORS_PER_ROLE if role in auditors else PEOPLE_PER_ROLE):
                 username, full_name = next(names)
                 person = session.scalars(
                     select(PersonRow).where(PersonRow.username == username)).first()

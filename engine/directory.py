@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,12 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .assignment import audience_keys
-from .errors import InvalidCredentials
 from .store import PersonPositionRow, PersonRow, PositionRow
 from .views import PersonView
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
 
 
 def normalise_title(title: str) -> str:
@@ -66,38 +65,36 @@ class Directory:
         return person
 
     def set_password(self, person: PersonRow, password: str) -> None:
-        """Replace a person's password and lift any lockout."""
+        """Replace a person's password."""
         person.password_hash = self.hasher.hash(password)
-        person.failed_logins = 0
-        person.locked_until = None
 
-    def authenticate(self, session: Session, username: str, password: str,
-                     now: datetime) -> PersonRow:
-        """Return the person if the password is right; count failures and lock after too many."""
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """Tell whether ``password`` matches; without a hash, spend the same time and say no."""
+        if len(password) > MAX_PASSWORD_LENGTH:
+            return False  # argon2 would hash all of it; nobody's password is this long
+        try:
+            # A missing account costs a real check too, so timing does not reveal who exists.
+            matched = self.hasher.verify(password_hash or self._dummy_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        return matched and password_hash is not None
+
+    def find_for_sign_in(self, session: Session, username: str) -> PersonRow | None:
+        """Return the active person with a password who signs in with ``username``, or None."""
         person = session.scalars(select(PersonRow).where(PersonRow.username == username)).first()
         if person is None or not person.active or not person.password_hash:
-            # Spend the same time as a real check, so timing does not reveal who exists.
-            try:
-                self.hasher.verify(self._dummy_hash, password)
-            except VerificationError:
-                pass
-            raise InvalidCredentials("Usuario o contraseña incorrectos")
-        if person.locked_until is not None and person.locked_until > now:
-            raise InvalidCredentials(
-                "Cuenta bloqueada temporalmente por intentos fallidos; intente más tarde")
-        try:
-            self.hasher.verify(person.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            person.failed_logins += 1
-            if person.failed_logins >= MAX_FAILED_LOGINS:
-                person.locked_until = now + LOCKOUT
-                person.failed_logins = 0
-            raise InvalidCredentials("Usuario o contraseña incorrectos") from None
-        person.failed_logins = 0
-        person.locked_until = None
-        if self.hasher.check_needs_rehash(person.password_hash):
-            person.password_hash = self.hasher.hash(password)
+            return None
         return person
+
+    def password_problem(self, username: str, new_password: str) -> str | None:
+        """Return why ``new_password`` is refused for ``username``, or None if it is acceptable."""
+        if len(new_password) < MIN_PASSWORD_LENGTH:
+            return f"La contraseña nueva debe tener al menos {MIN_PASSWORD_LENGTH} caracteres"
+        if len(new_password) > MAX_PASSWORD_LENGTH:
+            return f"La contraseña nueva admite hasta {MAX_PASSWORD_LENGTH} caracteres"
+        if new_password.strip().casefold() == username.strip().casefold():
+            return "La contraseña nueva no puede ser su nombre de usuario"
+        return None
 
     def view(self, session: Session, person: PersonRow) -> PersonView:
         """Return a person with the roles and audience keys their positions give them."""

@@ -6,12 +6,15 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import filetype
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
 
 from .errors import CauceError
+from .store import DocumentRefRow
 
 # What staff may attach: PDF, images, office documents (by their content, not their name).
 ALLOWED_TYPES = {
@@ -27,6 +30,10 @@ ALLOWED_TYPES = {
     "application/vnd.oasis.opendocument.presentation": "OpenDocument",
 }
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+# An upload sent by no task's form (the API, a new case's form) that no case took within this
+# time is left behind: no later form adopts it. One sent by a task's form stays that task's
+# while the task is open (its saved draft may name it).
+ORPHAN_UPLOAD_TTL = timedelta(hours=24)
 
 
 class DocumentRefused(CauceError):
@@ -94,3 +101,23 @@ class DocumentStore:
             Path(temporary).unlink(missing_ok=True)
             raise
         return sha256
+
+
+def find_unlinked_upload(session: Session, sha256: str, person_id: int, task_id: str | None,
+                         now: datetime, *, exact: bool = False) -> DocumentRefRow | None:
+    """Return the not-yet-attached upload of this file by this person that ``task_id``'s form
+    may attach: its own, else (unless ``exact``) one sent by no form within the TTL."""
+    fresh = and_(DocumentRefRow.task_id.is_(None),
+                 DocumentRefRow.uploaded_at >= now - ORPHAN_UPLOAD_TTL)
+    if task_id is None:
+        owned = fresh
+    elif exact:
+        owned = DocumentRefRow.task_id == task_id
+    else:
+        owned = or_(DocumentRefRow.task_id == task_id, fresh)
+    refs = session.scalars(select(DocumentRefRow).where(
+        DocumentRefRow.sha256 == sha256, DocumentRefRow.uploaded_by == person_id,
+        DocumentRefRow.case_id.is_(None), owned).order_by(DocumentRefRow.id)).all()
+    # The form's own upload first, then the oldest.
+    return next((r for r in refs if task_id is not None and r.task_id == task_id),
+                refs[0] if refs else None)

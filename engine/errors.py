@@ -113,6 +113,44 @@ class ScriptError(CauceError):
 
 
 class InvalidCredentials(CauceError):
-    """Unknown user, wrong password, or the account is locked."""
+    """Unknown user or wrong password (the same answer for both)."""
 
     code = "unauthorized"
+
+
+class SignInThrottled(InvalidCredentials):
+    """Too many failed sign-ins from this client (or on this account from it); wait and retry."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ScriptLimitError(ScriptError):
+    """A script, an expression or the procedure itself went past a limit of the engine (time,
+    memory, size of values or data, engine steps, nesting); the step was rolled back."""
+
+    def __init__(self, message: str, *, kind: str, element: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.element = element
+
+
+class TaskHeldByOther(TaskClaimedByOther):
+    """Another person holds the task; says who, so the page can tell the person what happened."""
+
+    def __init__(self, message: str, *, holder: str, holder_name: str):
+        super().__init__(message)
+        self.holder = holder
+        self.holder_name = holder_name
+
+
+class TaskCompletedByOther(TaskAlreadyCompleted):
+    """Someone completed the task first; says who (``completed_by`` is empty if nobody did)."""
+
+    def __init__(self, message: str, *, completed_by: str, completed_by_name: str):
+        super().__init__(message)
+        self.completed_by = completed_by
+        self.completed_by_name = completed_by_name

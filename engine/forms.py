@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -88,17 +89,21 @@ class FormDefinition:
         return str(prop.get("title", top)) if isinstance(prop, Mapping) else top
 
     def validate(self, data: Mapping[str, Any],
-                 check_person: Callable[[str, str], str | None] | None = None) -> dict[str, Any]:
+                 check_person: Callable[[str, str], str | None] | None = None,
+                 today: date | None = None) -> dict[str, Any]:
         """Return a clean copy of ``data`` or raise FormInvalid listing every bad field.
 
         ``check_person(username, role)`` returns an error message when the person may not be
-        chosen for that role.
+        chosen for that role; ``today`` (the engine's clock) bounds ``x-max-date`` fields.
         """
         if not isinstance(data, Mapping):
             raise FormInvalid([FieldError("", "Los datos del formulario deben ser un objeto")])
         cleaned = {k: v for k, v in data.items() if k not in self.read_only_fields()}
         validator = Draft202012Validator(self.schema, format_checker=_FORMATS)
-        errors = [f for e in validator.iter_errors(cleaned) for f in _field_errors(e)]
+        errors = [f for e in validator.iter_errors(cleaned)
+                  for f in _field_errors(e, self._messages)]
+        if today is not None:
+            errors += _future_dates(self.properties(), cleaned, today)
         if check_person is not None:
             for name, role in self.person_fields().items():
                 value = cleaned.get(name)
@@ -112,6 +117,50 @@ class FormDefinition:
         return dict(cleaned)
 
 
+    def _messages(self, path: list[str]) -> Mapping[str, Any]:
+        """Return the messages the ui.json gives a field (``fields.<f>.messages``)."""
+        fields = self.ui.get("fields", {}) if isinstance(self.ui, Mapping) else {}
+        names = [p for p in path if not p.isdigit()]
+        hints = fields.get(names[0], {}) if names else {}
+        if len(names) > 1 and isinstance(hints, Mapping):
+            hints = hints.get("item_fields", {}).get(names[1], {})
+        messages = hints.get("messages", {}) if isinstance(hints, Mapping) else {}
+        return messages if isinstance(messages, Mapping) else {}
+
+
+# ``"x-max-date": "today"`` on a date field: the date of something already done.
+MAX_DATE_KEYWORD = "x-max-date"
+FUTURE_DATE = "No puede ser una fecha futura"
+
+
+def _future_dates(properties: Mapping[str, Any], data: Mapping[str, Any],
+                  today: date) -> list[FieldError]:
+    """Name the dates that lie after ``today`` in fields that may not (also inside groups)."""
+    found = []
+    for name, prop in properties.items():
+        if not isinstance(prop, Mapping):
+            continue
+        if prop.get(MAX_DATE_KEYWORD) == "today" and _after(data.get(name), today):
+            found.append(FieldError(name, FUTURE_DATE))
+        items = prop.get("items", {})
+        rows = data.get(name)
+        if isinstance(items, Mapping) and isinstance(rows, list):
+            for index, row in enumerate(rows):
+                if isinstance(row, Mapping):
+                    found += [FieldError(f"{name}/{index}/{e.field}", e.message)
+                              for e in _future_dates(items.get("properties", {}), row, today)]
+    return found
+
+
+def _after(value: object, today: date) -> bool:
+    if not isinstance(value, str) or len(value) != 10:
+        return False
+    try:
+        return date.fromisoformat(value) > today
+    except ValueError:
+        return False
+
+
 def _check_date(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -123,7 +172,8 @@ _FORMATS = FormatChecker(formats=())
 _FORMATS.checks("date", raises=ValueError)(_check_date)
 
 
-def _field_errors(error: ValidationError) -> list[FieldError]:
+def _field_errors(error: ValidationError,
+                  messages: Callable[[list[str]], Mapping[str, Any]]) -> list[FieldError]:
     path = [str(p) for p in error.absolute_path]
     kind, value = error.validator, error.validator_value
     instance = error.instance if isinstance(error.instance, Mapping) else {}
@@ -134,7 +184,27 @@ def _field_errors(error: ValidationError) -> list[FieldError]:
         known = error.schema.get("properties", {})
         return [FieldError("/".join([*path, str(name)]), "Este formulario no tiene ese campo")
                 for name in instance if name not in known]
-    return [FieldError("/".join(path), _message(error))]
+    own = messages(path).get(str(kind))
+    return [FieldError("/".join(path), str(own) if own else _message(error))]
+
+
+# A pattern of digits only says how many: "^[0-9]{10}$", "^\\d{10,13}$", "^([0-9]{10})?$".
+_DIGITS = re.compile(r"^\^\(?(?:\[0-9\]|\\d)(?:\{(\d+)(?:,(\d*))?\}|(\+))\)?\??\$$")
+
+
+def _pattern_message(pattern: str) -> str:
+    """Say what a pattern expects, when it is one of digits; else that the format is wrong."""
+    match = _DIGITS.match(pattern)
+    if not match:
+        return "El formato no es válido"
+    low, high, plus = match.groups()
+    if plus:
+        return "Escriba solo dígitos"
+    if high is None:
+        return f"Debe tener {low} dígitos"
+    if high == "":
+        return f"Debe tener al menos {low} dígitos"
+    return f"Debe tener entre {low} y {high} dígitos"
 
 
 def _message(error: ValidationError) -> str:
@@ -163,7 +233,7 @@ def _message(error: ValidationError) -> str:
     if kind == "format" and value == "date":
         return "Fecha no válida (use dd/mm/aaaa)"
     if kind == "pattern":
-        return "El formato no es válido"
+        return _pattern_message(str(value))
     return "Valor no válido"
 
 

@@ -11,7 +11,7 @@ import copy
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,9 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, StandardLoopTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
@@ -27,6 +30,14 @@ from .assignment import LaneRole, ResponsibilityTable, parse_responsibility_tabl
 from .errors import DefinitionProblem, ProcessDefinitionError
 from .forms import FormDefinition, load_form
 from .sandbox import CodeSite, vet
+from .support import (
+    TIMER_TAG_OF,
+    constant_timer_problem,
+    dmn_table_problems,
+    quote_timer_literals,
+    spanish_reason,
+    unsupported_elements,
+)
 from .xmlsafe import UnsafeXml, parse_untrusted_xml
 
 NS = {
@@ -197,16 +208,26 @@ def compile_bundle(files: Mapping[str, bytes]) -> dict[str, ProcessDefinition]:
     if problems:
         raise ProcessDefinitionError(problems)
 
+    for name, xml in trees.items():
+        if name.endswith(".dmn"):
+            for element, reason in dmn_table_problems(xml.tree.getroot()):
+                problems.append(DefinitionProblem(name, reason, element or None,
+                                                  xml.line_of(element)))
+    if problems:
+        raise ProcessDefinitionError(problems)
+
     index = _index_bpmn({n: f for n, f in trees.items() if n.endswith(".bpmn")})
     parser = SpiffBpmnParser(validator=VALIDATOR)
     for name, xml in trees.items():
         try:
             if name.endswith(".bpmn"):
                 # SpiffWorkflow's validator rewrites some tags in place: give it its own copy.
-                parser.add_bpmn_xml(_copy(xml.tree), filename=name)
+                tree = _copy(xml.tree)
+                quote_timer_literals(tree.getroot())
+                parser.add_bpmn_xml(tree, filename=name)
             else:
-                parser.add_dmn_xml(_copy(xml.tree).getroot(), filename=name)
-        except ValidationException as error:
+                _add_dmn(parser, _copy(xml.tree).getroot(), name)
+        except Exception as error:  # noqa: BLE001 - a parser crash is a refusal, never a 500
             problems.append(_problem_from(error, name, trees))
     if problems:
         raise ProcessDefinitionError(problems)
@@ -225,6 +246,7 @@ def compile_bundle(files: Mapping[str, bytes]) -> dict[str, ProcessDefinition]:
                           "nombre del archivo"))
             tables[table.process_id] = table
 
+    problems.extend(_uncovered_processes(tables, parser, trees, index))
     definitions = {}
     for process_id, table in sorted(tables.items()):
         try:
@@ -237,22 +259,75 @@ def compile_bundle(files: Mapping[str, bytes]) -> dict[str, ProcessDefinition]:
     return definitions
 
 
+def _uncovered_processes(tables: Mapping[str, ResponsibilityTable], parser: SpiffBpmnParser,
+                         trees: Mapping[str, _XmlFile], index: _BpmnIndex,
+                         ) -> list[DefinitionProblem]:
+    """Report what would otherwise be skipped in silence: processes no procedure covers."""
+    problems = []
+    executable = set(parser.get_process_ids())
+    covered: set[str] = set()
+    pending = [p for p in tables if p in executable]
+    while pending:
+        process_id = pending.pop()
+        if process_id not in covered:
+            covered.add(process_id)
+            pending.extend(index.calls.get(process_id, ()))
+    for process_id in sorted(executable - covered):
+        file = index.file_of.get(process_id, "")
+        line = trees[file].line_of(process_id) if file in trees else None
+        problems.append(DefinitionProblem(
+            file, f"El proceso ejecutable {process_id!r} no tiene tabla de responsabilidades "
+                  f"{process_id}{RESPONSIBILITY_SUFFIX} y ningún procedimiento lo llama",
+            process_id, line))
+    for name in sorted(n for n in trees if n.endswith(".bpmn")):
+        defined = [p for p, f in index.process_files.items() if f == name]
+        if not any(p in executable for p in defined):
+            problems.append(DefinitionProblem(
+                name, "El archivo no tiene ningún proceso ejecutable (isExecutable=\"true\"): "
+                      "no define ningún procedimiento"))
+    return problems
+
+
+def _add_dmn(parser: SpiffBpmnParser, root: etree._Element, name: str) -> None:
+    try:
+        parser.add_dmn_xml(root, filename=name)
+    except etree.XMLSchemaParseError:
+        # SpiffWorkflow 3.2 ships a DMN 1.2 schema that does not itself load (a broken import),
+        # so a DMN 1.2 file cannot be checked against it; its DMN parser reads 1.2 fine.
+        validator, parser.validator = parser.validator, None
+        try:
+            parser.add_dmn_xml(root, filename=name)
+        finally:
+            parser.validator = validator
+
+
 def _copy(tree: etree._ElementTree) -> etree._ElementTree:
     # deepcopy keeps source line numbers, which XSD errors report.
     return copy.deepcopy(tree)
 
 
-def _problem_from(error: ValidationException, fallback_file: str,
+def _problem_from(error: Exception, fallback_file: str,
                   trees: Mapping[str, _XmlFile]) -> DefinitionProblem:
+    """Turn anything SpiffWorkflow or lxml raised while parsing into a problem a person reads."""
+    if not isinstance(error, ValidationException):
+        line = getattr(error, "lineno", None)
+        if isinstance(error, etree.XMLSchemaParseError):
+            reason = "El esquema de este archivo no es compatible con Cauce (¿DMN 1.2 o 1.3?)"
+        elif str(error).strip():
+            reason = spanish_reason(str(error))
+        else:
+            reason = "SpiffWorkflow no pudo leer este archivo"
+        return DefinitionProblem(fallback_file, reason,
+                                 line=line if isinstance(line, int) else None)
     file = error.file_name or fallback_file
     element = error.id or None
     line = error.line_number if isinstance(error.line_number, int) else None
     if line is None and element and file in trees:
         line = trees[file].line_of(element)
-    reason = error.args[0] if error.args else str(error)
+    reason = spanish_reason(str(error.args[0] if error.args else error))
     if error.tag:
         reason = f"{reason} ({error.tag})"
-    return DefinitionProblem(file, str(reason), element=element, line=line)
+    return DefinitionProblem(file, reason, element=element, line=line)
 
 
 def _compile_procedure(process_id: str, table: ResponsibilityTable,
@@ -266,16 +341,30 @@ def _compile_procedure(process_id: str, table: ResponsibilityTable,
     try:
         spec = parser.get_spec(process_id)
         subs = parser.get_subprocess_specs(process_id)
-    except ValidationException as error:
+    except Exception as error:  # noqa: BLE001 - a parser crash is a refusal, never a 500
         raise ProcessDefinitionError([_problem_from(error, _spec_file(index, process_id),
                                                     trees)]) from None
     all_specs = [spec, *subs.values()]
     problems: list[DefinitionProblem] = []
 
+    def problem(element: str | None, reason: str) -> None:
+        site_id = (element or "").split(" ")[0] or None
+        file = index.file_of.get(site_id or "", spec.file or "")
+        line = trees[file].line_of(site_id) if file in trees else None
+        problems.append(DefinitionProblem(file, reason, element, line))
+
     for site, reason in vet(_code_sites(all_specs)):
-        file = index.file_of.get(site.element, spec.file or "")
-        line = trees[file].line_of(site.element) if file in trees else None
-        problems.append(DefinitionProblem(file, f"{site.kind}: {reason}", site.element, line))
+        problem(site.element, f"{site.kind}: {reason}")
+    for element, reason in _timer_problems(all_specs):
+        problem(element, reason)
+    for element, reason in unsupported_elements(process_id, {process_id: spec, **subs}):
+        problem(element, reason)
+    for pid in {process_id, *subs}:
+        for element, reason in index.unread.get(pid, []):
+            problem(element, reason)
+    for start_id in index.processes[process_id]["unlaned_starts"]:
+        problem(start_id, "El evento de inicio no está en ningún carril (lane): Cauce no sabe "
+                          "qué rol inicia los casos")
 
     bundle_names = {s.file for s in all_specs if s.file}
     bundle_names.add(table_file)
@@ -290,29 +379,31 @@ def _compile_procedure(process_id: str, table: ResponsibilityTable,
     forms: dict[str, dict[str, Any]] = {}
     activities = []
     for task_spec in _walk_task_specs(all_specs):
-        if not isinstance(task_spec, UserTask):
+        # Whatever SpiffWorkflow hands out as manual work (user, manual and plain tasks) is a
+        # human task of the inbox; only a user task must have a form.
+        if not getattr(task_spec, "manual", False) or not task_spec.bpmn_id:
             continue
         bpmn_id = task_spec.bpmn_id
         file = index.file_of.get(bpmn_id, spec.file or "")
         line = trees[file].line_of(bpmn_id) if file in trees else None
         info = index.activities.get(bpmn_id)
         if info is None:
-            problems.append(DefinitionProblem(file, "Tarea de usuario sin índice", bpmn_id, line))
+            problems.append(DefinitionProblem(file, "Tarea humana sin índice", bpmn_id, line))
             continue
         if info["lane"] is None:
             problems.append(DefinitionProblem(
-                file, "La tarea de usuario no está en ningún carril (lane)", bpmn_id, line))
+                file, "La tarea no está en ningún carril (lane)", bpmn_id, line))
         elif info["lane"] not in lanes_available:
             problems.append(DefinitionProblem(
                 file, f"El carril {info['lane']!r} no está en la tabla de responsabilidades "
                       f"{table_file}", bpmn_id, line))
         form_file = task_spec.extensions.get("properties", {}).get(FORM_PROPERTY)
         form_id = None
-        if not form_file:
+        if not form_file and isinstance(task_spec, UserTask):
             problems.append(DefinitionProblem(
                 file, f"La tarea no nombra su formulario (propiedad {FORM_PROPERTY})", bpmn_id,
                 line))
-        else:
+        elif form_file:
             form_id = form_file.removesuffix(".json")
             schema_name, ui_name = f"forms/{form_id}.json", f"forms/{form_id}.ui.json"
             if form_id not in forms:
@@ -412,26 +503,56 @@ def _code_sites(specs: list[BpmnProcessSpec]) -> Iterator[CodeSite]:
         for condition, target in getattr(task_spec, "cond_task_specs", []):
             if condition is not None:
                 yield CodeSite(element, f"Condición hacia {target}", condition.args[0], "eval")
-        event = getattr(task_spec, "event_definition", None)
-        if event is not None:
+        for event in _event_definitions(task_spec):
             kind = type(event).__name__
-            if getattr(event, "expression", None):
-                yield CodeSite(element, f"Expresión del evento ({kind})", event.expression, "eval")
+            expression = getattr(event, "expression", None)
+            # A timer or a conditional event always evaluates its text; a message without
+            # payload simply sends none.
+            if expression or isinstance(event, (TimerEventDefinition,
+                                                 ConditionalEventDefinition)):
+                yield CodeSite(element, f"Expresión del evento ({kind})", expression or "",
+                               "eval")
             for prop in getattr(event, "correlation_properties", None) or []:
                 if getattr(prop, "retrieval_expression", None):
                     yield CodeSite(element, "Expresión de correlación",
                                    prop.retrieval_expression, "eval")
-        if hasattr(task_spec, "cardinality"):
+        if isinstance(task_spec, LoopTask):
+            label = "Ciclo" if isinstance(task_spec, StandardLoopTask) else "Multi-instancia"
             for attr in ("cardinality", "condition"):
                 source = getattr(task_spec, attr, None)
                 if isinstance(source, str):
-                    yield CodeSite(element, f"Multi-instancia ({attr})", source, "eval")
+                    yield CodeSite(element, f"{label} ({attr})", source, "eval")
         for name, param in (getattr(task_spec, "operation_params", None) or {}).items():
             if isinstance(param, Mapping) and isinstance(param.get("value"), str):
                 yield CodeSite(element, f"Parámetro {name}", param["value"], "eval")
         engine = getattr(task_spec, "dmnEngine", None)
         if engine is not None:
             yield from _dmn_sites(element, engine.decision_table)
+    for spec in specs:
+        condition = getattr(spec, "completion_condition", None)
+        if isinstance(condition, str):
+            yield CodeSite(spec.name, "Condición de finalización", condition, "eval")
+
+
+def _event_definitions(task_spec: Any) -> Iterator[Any]:
+    """Yield a task's event definition and, for a multiple event, each one it holds."""
+    event = getattr(task_spec, "event_definition", None)
+    pending = [event] if event is not None else []
+    while pending:
+        event = pending.pop()
+        yield event
+        pending.extend(getattr(event, "event_definitions", None) or [])
+
+
+def _timer_problems(specs: list[BpmnProcessSpec]) -> Iterator[tuple[str, str]]:
+    """Yield timers whose text is a constant that can never be a moment or a duration."""
+    for task_spec in _walk_task_specs(specs):
+        for event in _event_definitions(task_spec):
+            tag = TIMER_TAG_OF.get(type(event).__name__)
+            if tag and isinstance(event.expression, str):
+                problem = constant_timer_problem(tag, event.expression)
+                if problem:
+                    yield task_spec.bpmn_id or task_spec.name, f"Temporizador ({tag}): {problem}"
 
 
 def _dmn_sites(element: str, table: Any) -> Iterator[CodeSite]:
@@ -475,6 +596,12 @@ class _BpmnIndex:
     # Elements downstream of non-interrupting boundary events: side work that runs beside the
     # main flow (e.g. an escalation) and must not overwrite the case's main data.
     side_branches: set[str]
+    # Processes each process calls (calledElement of its call activities), and the file that
+    # defines each process.
+    calls: dict[str, set[str]] = field(default_factory=dict)
+    process_files: dict[str, str] = field(default_factory=dict)
+    # Elements SpiffWorkflow reads without their meaning, by process: (element id, reason).
+    unread: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 def _index_bpmn(trees: Mapping[str, _XmlFile]) -> _BpmnIndex:
@@ -487,7 +614,9 @@ def _index_bpmn(trees: Mapping[str, _XmlFile]) -> _BpmnIndex:
                 index.file_of.setdefault(element_id, name)
         bounds = _shape_bounds(root)
         for process in root.iterfind("bpmn:process", NS):
-            _index_process(index, process, bounds)
+            if process.get("id"):
+                index.process_files.setdefault(process.get("id"), name)
+                _index_process(index, process, bounds)
     return index
 
 
@@ -496,7 +625,10 @@ def _shape_bounds(root: etree._Element) -> dict[str, tuple[float, float, float, 
     for shape in root.iterfind(".//bpmndi:BPMNShape", NS):
         box, element = shape.find("dc:Bounds", NS), shape.get("bpmnElement")
         if box is not None and element:
-            x, y, w, h = (float(box.get(k, 0)) for k in ("x", "y", "width", "height"))
+            try:
+                x, y, w, h = (float(box.get(k, 0)) for k in ("x", "y", "width", "height"))
+            except ValueError:
+                continue  # a drawing we cannot read only loses the lane-by-position fallback
             bounds[element] = (x, y, w, h)
     return bounds
 
@@ -504,8 +636,10 @@ def _shape_bounds(root: etree._Element) -> dict[str, tuple[float, float, float, 
 def _index_process(index: _BpmnIndex, process: etree._Element,
                    bounds: Mapping[str, tuple[float, float, float, float]]) -> None:
     process_id = process.get("id")
+    # Camunda Modeler writes an empty <childLaneSet/> on plain lanes: a lane is a leaf when it
+    # has no child lanes, whatever wraps them.
     leaf_lanes = [lane for lane in process.iterfind(".//bpmn:lane", NS)
-                  if lane.find("bpmn:childLaneSet", NS) is None]
+                  if lane.find("bpmn:childLaneSet/bpmn:lane", NS) is None]
     lane_of_ref: dict[str, str] = {}
     for lane in leaf_lanes:
         for ref in lane.iterfind("bpmn:flowNodeRef", NS):
@@ -526,8 +660,9 @@ def _index_process(index: _BpmnIndex, process: etree._Element,
                 lb = bounds.get(lane.get("id"))
                 if lb and lb[0] <= cx <= lb[0] + lb[2] and lb[1] <= cy <= lb[1] + lb[3]:
                     return lane.get("id")
+        # Inside any container (subprocess, transaction, ad hoc subprocess) the container's lane.
         parent = element.getparent()
-        if parent is not None and parent.tag == f"{{{NS['bpmn']}}}subProcess":
+        if parent is not None and parent is not process:
             return lane_of(parent)
         return None
 
@@ -550,14 +685,24 @@ def _index_process(index: _BpmnIndex, process: etree._Element,
             index.side_branches.add(node_id)
             pending.extend(successors.get(node_id, []))
 
-    start = process.find("bpmn:startEvent", NS)
+    starts = process.findall("bpmn:startEvent", NS)
     index.processes[process_id] = {
         "name": process.get("name"),
-        "start_lane": lane_of(start) if start is not None else None,
+        "start_lane": lane_of(starts[0]) if starts else None,
+        "unlaned_starts": [s.get("id") for s in starts if lane_of(s) is None],
     }
+    # SpiffWorkflow 3.2 drops link events' definitions: the throw ends its path and the catch
+    # is never reached, so a case would stop with nothing to do.
+    index.unread[process_id] = [
+        (link.getparent().get("id"), "Evento de enlace (link): Cauce no puede seguirlo; "
+                                     "una los dos puntos con un flujo de secuencia")
+        for link in process.iterfind(".//bpmn:linkEventDefinition", NS)]
+    index.calls[process_id] = {c.get("calledElement") for c in
+                               process.iterfind(".//bpmn:callActivity", NS)
+                               if c.get("calledElement")}
     for end in process.iterfind(".//bpmn:endEvent", NS):
         index.end_events[end.get("id")] = end.get("name") or end.get("id")
-    for tag in ("userTask", "manualTask"):
+    for tag in ("userTask", "manualTask", "task"):
         for task in process.iterfind(f".//bpmn:{tag}", NS):
             timers: list[str] = []
             node: etree._Element | None = task

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
+import time
+import weakref
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -16,22 +21,29 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import (
     BpmnWorkflowConverter,
     WorkflowConverter,
 )
+from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     TimerEventDefinition,
 )
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow
+from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from . import compaction
 from .audit import canonical_json
 from .calendar import WorkingCalendar
-from .clock import install_spiff_clock
-from .errors import ScriptError
+from .clock import ClockedDate, ClockedDatetime, install_spiff_clock
+from .errors import ScriptError, ScriptLimitError
 from .library import ProcessDefinition
+from .limits import DEFAULT_LIMITS, ScriptLimitExceeded, ScriptLimits, release_thread
 from .sandbox import RestrictedCodeError, sandboxed_script_engine
+
+log = logging.getLogger(__name__)
 
 # A running case stores its whole workflow state; a closed one only its final data, since the
 # hash-chained log reproduces everything else (see Engine.replay).
@@ -42,15 +54,19 @@ _LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERRO
 class Runtime:
     """Create and restore workflows with the sandboxed script engine, and act on them."""
 
-    def __init__(self, calendar: WorkingCalendar):
+    def __init__(self, calendar: WorkingCalendar, limits: ScriptLimits = DEFAULT_LIMITS):
         install_spiff_clock()
         self.calendar = calendar
+        self.limits = limits
         self.serializer = _state_serializer()
+        # SpiffWorkflow 3.2 leaves task data unconverted in to_dict (its own serialize_json
+        # converts at encoding time): encode the same way, or a datetime in the data fails.
+        self._encoder = create_encoder(self.serializer.registry)
         self.script_engine = sandboxed_script_engine({
             "add_working_days": self._add_working_days,
             "working_days_between": self._working_days_between,
             "add_years": _add_years,
-        })
+        }, limits)
 
     def _add_working_days(self, start: Any, days: int) -> str:
         # Timer expressions must yield ISO strings (SpiffWorkflow parses them itself).
@@ -65,6 +81,7 @@ class Runtime:
 
     def start(self, definition: ProcessDefinition) -> tuple[BpmnWorkflow, list[str]]:
         """Create a workflow for a new case and run it up to its first wait."""
+        settle_specs(definition)
         workflow = BpmnWorkflow(definition.spec, definition.subprocess_specs,
                                 script_engine=self.script_engine)
         return workflow, self.run_engine(workflow)
@@ -73,8 +90,15 @@ class Runtime:
         """Rebuild a workflow from its stored state and its version's shared specs."""
         if state[:1] != _RUNNING:
             raise ValueError("This case is closed: only its final data is stored")
+        settle_specs(definition)
         stored = json.loads(zlib.decompress(state[1:]))
-        self.serializer.migrate(stored)
+        if stored.get(self.serializer.VERSION_KEY) != self.serializer.VERSION:
+            # Saved by an older SpiffWorkflow: its migrations rewrite specs as well as tasks,
+            # and the stored state has none, so lend them the specs (reparsed by this version).
+            stored["spec"] = self.serializer.to_dict(definition.spec)
+            stored["subprocess_specs"] = {name: self.serializer.to_dict(spec) for name, spec
+                                          in definition.subprocess_specs.items()}
+        _migrate_state(self.serializer, stored)
         stored["spec"] = definition.spec
         stored["subprocess_specs"] = definition.subprocess_specs
         workflow = self.serializer.from_dict(stored)
@@ -84,9 +108,41 @@ class Runtime:
 
     def dump(self, workflow: BpmnWorkflow) -> bytes:
         """Serialize a workflow's state without its specs (stored once per version)."""
-        state = self.serializer.to_dict(workflow)
-        state[self.serializer.VERSION_KEY] = self.serializer.VERSION
-        return _RUNNING + zlib.compress(json.dumps(state, separators=(",", ":")).encode(), 6)
+        try:
+            state = self.serializer.to_dict(workflow)
+            state[self.serializer.VERSION_KEY] = self.serializer.VERSION
+            text = json.dumps(state, separators=(",", ":"), cls=self._encoder)
+        except RecursionError:
+            raise ScriptLimitError("Los datos del caso están anidados a demasiada profundidad "
+                                   "para guardarse; no se guardó nada", kind="depth") from None
+        except (TypeError, ValueError) as error:
+            log.warning("Case state could not be encoded: %r", error)
+            raise ScriptLimitError("Los datos del caso contienen valores que no se pueden "
+                                   "guardar; no se guardó nada", kind="data") from None
+        if len(text) > self.limits.max_state_bytes:
+            raise ScriptLimitError(
+                f"Los datos del caso exceden el tamaño permitido "
+                f"({_size(self.limits.max_state_bytes)}); no se guardó nada", kind="data")
+        # Level 1: a state is rewritten on every step, and its JSON repeats itself so much that
+        # level 6 saved ~15 % of the bytes for four times the time (a 70 KB state: 0.6 ms).
+        return _RUNNING + zlib.compress(text.encode(), 1)
+
+    def state_version(self, state: bytes) -> str | None:
+        """Return the SpiffWorkflow serializer version a running case's state was saved with.
+
+        Every saved state records it (the serializer's own key inside the JSON): a case saved
+        by an older library is migrated when restored, and on its next save it is current.
+        A closed case keeps no workflow state, hence no version (None).
+        """
+        if state[:1] != _RUNNING:
+            return None
+        version = json.loads(zlib.decompress(state[1:])).get(self.serializer.VERSION_KEY)
+        return str(version) if version is not None else None
+
+    @property
+    def state_format(self) -> str:
+        """Return the serializer version states are saved with now."""
+        return str(self.serializer.VERSION)
 
     def dump_final(self, data: dict[str, Any]) -> bytes:
         """Serialize what a closed case keeps: its final data (the log can rebuild the rest)."""
@@ -103,17 +159,26 @@ class Runtime:
     def run_engine(self, workflow: BpmnWorkflow) -> list[str]:
         """Run scripts, gateways and events until only human tasks and waits remain."""
         path: list[str] = []
+        watch = _StepWatch(self.limits)
 
         def record(task: Task) -> None:
             if task.task_spec.bpmn_id:
                 path.append(task.task_spec.bpmn_id)
 
-        _guarded(lambda: workflow.do_engine_steps(did_complete_task=record))
+        _guarded(lambda: engine_steps(workflow, watch.before, record), watch)
+        compaction.compact(workflow)
         return path
 
     def ready_human_tasks(self, workflow: BpmnWorkflow) -> list[Task]:
         """Return the READY user and manual tasks, in tree order."""
         return list(workflow.get_tasks(state=TaskState.READY, manual=True))
+
+    def instructions(self, task: Task) -> str | None:
+        """Return what the diagram tells the person doing a task (its BPMN documentation)."""
+        spec = task.task_spec
+        text = getattr(spec, "documentation", None) or getattr(spec, "extensions", {}).get(
+            "instructionsForEndUser")
+        return str(text).strip() or None if text else None
 
     def find_ready(self, workflow: BpmnWorkflow, task_id: str) -> Task | None:
         """Return the READY human task with this id, or None."""
@@ -132,7 +197,9 @@ class Runtime:
         or an earlier answer).
         """
         task.set_data(**data)
-        _guarded(task.run)
+        watch = _StepWatch(self.limits)
+        watch.task = task
+        _guarded(task.run, watch)
         return self.run_engine(workflow)
 
     def fire_timers(self, workflow: BpmnWorkflow) -> list[str]:
@@ -141,14 +208,22 @@ class Runtime:
         That includes timers an earlier step found due but left for the next engine step.
         """
         fired: list[str] = []
+        watch = _StepWatch(self.limits)
 
         def record(task: Task) -> None:
             if task.task_spec.bpmn_id and isinstance(
                     getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
                 fired.append(task.task_spec.bpmn_id)
 
-        _guarded(workflow.refresh_timers)
-        _guarded(lambda: workflow.do_engine_steps(did_complete_task=record))
+        # A cycle timer never completes while it repeats: it fires by moving its next moment.
+        cycles = {task: _cycle_next(task) for task in workflow.get_tasks(state=TaskState.WAITING)
+                  if isinstance(getattr(task.task_spec, "event_definition", None),
+                                CycleTimerEventDefinition)}
+        _guarded(workflow.refresh_timers, watch)
+        fired += [task.task_spec.bpmn_id for task, moment in cycles.items()
+                  if _cycle_next(task) != moment]
+        _guarded(lambda: engine_steps(workflow, watch.before, record), watch)
+        compaction.compact(workflow)
         return fired
 
     # -- describing -------------------------------------------------------------------------
@@ -156,6 +231,10 @@ class Runtime:
     def snapshot(self, workflow: BpmnWorkflow,
                  side_branches: frozenset[str] = frozenset()) -> Snapshot:
         """Describe a workflow in one pass over its tasks: what is ready, its data, its hash."""
+        snap: Snapshot = _guarded(lambda: self._snapshot(workflow, side_branches))
+        return snap
+
+    def _snapshot(self, workflow: BpmnWorkflow, side_branches: frozenset[str]) -> Snapshot:
         states, live = [], []
         ready_human: list[Task] = []
         main: list[Task] = []
@@ -164,7 +243,7 @@ class Runtime:
         ends: list[Task] = []
         timers: dict[str, datetime] = {}
         pending: dict[str, datetime] = {}
-        for task in workflow.get_tasks():
+        for task in all_tasks(workflow):
             spec, state, scope = task.task_spec, task.state, task.workflow.spec.name
             states.append((scope, spec.name, int(state)))
             moment = _timer_moment(task)
@@ -209,6 +288,111 @@ class Runtime:
         return self.snapshot(workflow).fingerprint
 
 
+# SpiffWorkflow's get_tasks() stops descending max_depth levels down (1,000 by default); a tree
+# with fewer tasks than that can never reach the cap, so walking it ourselves visits exactly the
+# same tasks. Bigger trees (cases recorded before the cut) are left to SpiffWorkflow.
+_WALK_LIMIT = 1000
+
+
+def _walk_limit() -> int:
+    # The iterator's own default, read each time: it is what get_tasks() uses.
+    defaults: tuple[Any, ...] = BpmnTaskIterator.__init__.__defaults__ or ()
+    cap = defaults[1] if len(defaults) > 1 and isinstance(defaults[1], int) else _WALK_LIMIT
+    return min(_WALK_LIMIT, cap)
+
+
+def all_tasks(workflow: BpmnWorkflow) -> list[Task]:
+    """Return every task of the workflow in ``get_tasks()`` order, walking the tree directly.
+
+    The order is SpiffWorkflow's (each task, then its subprocess's tree, then its children), so
+    fingerprints recorded with get_tasks() stay the same; its general-purpose iterator costs
+    several times more per task, and a replay walks the tree after every event.
+    """
+    subprocesses = workflow.subprocesses
+    if not _small(workflow):
+        return list(workflow.get_tasks())
+    out: list[Task] = []
+    stack = [workflow.task_tree]
+    while stack:
+        task = stack.pop()
+        out.append(task)
+        tasks = task.workflow.tasks
+        stack.extend(tasks[child] for child in reversed(task._children))
+        sub = subprocesses.get(task.id)
+        if sub is not None:
+            stack.append(sub.task_tree)
+    return out
+
+
+def _small(workflow: BpmnWorkflow) -> bool:
+    return len(workflow.tasks) + sum(len(sp.tasks) for sp in workflow.subprocesses.values()) \
+        < _walk_limit()
+
+
+def ready_tasks(scope: BpmnBaseWorkflow, top: BpmnWorkflow) -> list[Task]:
+    """Return ``scope.get_tasks(state=TaskState.READY)``, walking the tree directly.
+
+    Same tasks, same order: a task's subprocess (unless the task is finished) comes before its
+    children, and the children of a predicted task are not visited.
+    """
+    if not _small(top):
+        return list(scope.get_tasks(state=TaskState.READY))
+    subprocesses = top.subprocesses
+    out: list[Task] = []
+    stack = [scope.task_tree]
+    while stack:
+        task = stack.pop()
+        state = task._state
+        if state & TaskState.READY:
+            out.append(task)
+        sub = subprocesses.get(task.id)
+        if sub is None:
+            if task._children and state >= TaskState.FUTURE:
+                tasks = task.workflow.tasks
+                stack.extend(tasks[child] for child in reversed(task._children))
+            continue
+        tasks = task.workflow.tasks
+        stack.extend(tasks[child] for child in reversed(task._children))
+        if state < TaskState.FINISHED_MASK:
+            stack.append(sub.task_tree)
+    return out
+
+
+def engine_steps(workflow: BpmnWorkflow, will_complete: Callable[[Task], None],
+                 did_complete: Callable[[Task], None]) -> None:
+    """Do what ``workflow.do_engine_steps`` does, finding READY tasks with ``ready_tasks``.
+
+    SpiffWorkflow looks for READY tasks with its general tree iterator several times per step;
+    on a bounded tree that search cost more than running the tasks. The loop is SpiffWorkflow
+    3.2's own (BpmnWorkflow._do_engine_steps), so the tasks run in the same order.
+    """
+
+    def update(scope: BpmnBaseWorkflow) -> int:
+        count = 0
+        for task in ready_tasks(scope, workflow):
+            if not task.task_spec.manual:
+                will_complete(task)
+                task.run()
+                count += 1
+                did_complete(task)
+        return count
+
+    def one_pass() -> bool:
+        active = workflow.get_active_subprocesses()
+        for subprocess in sorted(active, key=lambda v: v.depth, reverse=True):
+            while update(subprocess) > 0:
+                pass
+            if subprocess.parent_task_id is not None:
+                task = workflow.get_task_from_id(subprocess.parent_task_id)
+                task.task_spec._update(task)
+        count = update(workflow)
+        return count > 0 or len(workflow.get_active_subprocesses()) > len(active)
+
+    while one_pass():
+        pass
+    workflow.refresh_timers()
+
+
 @dataclass
 class Snapshot:
     """What the engine needs to know about a workflow after a step."""
@@ -230,13 +414,84 @@ class Snapshot:
 
 def _timer_moment(task: Task) -> datetime | None:
     definition = getattr(task.task_spec, "event_definition", None)
-    if not isinstance(definition, TimerEventDefinition) or isinstance(
-            definition, CycleTimerEventDefinition):
+    if not isinstance(definition, TimerEventDefinition):
         return None
     value = task.internal_data.get("event_value")
+    if isinstance(definition, CycleTimerEventDefinition):
+        # {"cycles": repetitions left (-1: unbounded), "next": ISO moment, "duration": s}
+        value = _cycle_next(task)
     if not isinstance(value, str):
         return None
     return TimerEventDefinition.get_datetime(value)
+
+
+def _cycle_next(task: Task) -> str | None:
+    """Return the next moment of a cycle timer with repetitions left, else None."""
+    value = task.internal_data.get("event_value")
+    if isinstance(value, dict) and value.get("cycles") != 0 and isinstance(value.get("next"), str):
+        return str(value["next"])
+    return None
+
+
+# Specs already brought to their steady shape (see settle_specs).
+_settled: weakref.WeakSet[Any] = weakref.WeakSet()
+_settle_lock = threading.Lock()
+
+
+def settle_specs(definition: ProcessDefinition) -> None:
+    """Bring a version's specs to the shape SpiffWorkflow would give them on first use.
+
+    SpiffWorkflow 3.2 connects an event subprocess started by a message, signal, error or
+    escalation to its process's start and end the first time one is triggered (BpmnStartTask.
+    trigger_wf), changing the shared spec: the first case then runs on a different graph than
+    every later one (and its replay fails). Making that same connection once, before any case
+    runs, leaves nothing for trigger_wf to change: every case sees one immutable graph.
+    """
+    specs = [definition.spec, *definition.subprocess_specs.values()]
+    if all(spec in _settled for spec in specs):
+        return
+    with _settle_lock:
+        for spec in specs:
+            start = getattr(spec, "start", None)
+            for name in getattr(start, "trigger_specs", None) or []:
+                assert start is not None
+                task_spec = spec.task_specs.get(name)
+                if task_spec is not None and start not in task_spec.inputs:
+                    start.connect(task_spec)
+                    task_spec.connect(spec.end)
+            _settled.add(spec)
+
+
+def spec_shape(definition: ProcessDefinition) -> tuple[Any, ...]:
+    """Return the graph of a version's specs (to show that running cases never changes it)."""
+    return tuple(
+        (spec.name, tuple(sorted(
+            (name, tuple(o.name for o in ts.outputs), tuple(i.name for i in ts.inputs))
+            for name, ts in spec.task_specs.items())))
+        for spec in [definition.spec, *definition.subprocess_specs.values()])
+
+
+class _StepWatch:
+    """Count the engine steps of one action and remember which task is running.
+
+    A process that calls itself (or loops without a wait) must end in an error, not a hang.
+    """
+
+    def __init__(self, limits: ScriptLimits):
+        self.limits = limits
+        self.steps = 0
+        self.task: Task | None = None
+        self.deadline = time.monotonic() + limits.step_timeout
+
+    def before(self, task: Task) -> None:
+        self.task = task
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            raise ScriptLimitExceeded("steps")
+        if time.monotonic() > self.deadline:
+            raise ScriptLimitExceeded("step_time")
+        if task.workflow.depth > self.limits.max_nesting:
+            raise ScriptLimitExceeded("nesting")
 
 
 def _case_data(workflow: BpmnWorkflow, main: list[Task], side: list[Task], waiting: list[Task],
@@ -271,10 +526,45 @@ class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
         return dct
 
 
+def _migrate_state(serializer: BpmnWorkflowSerializer, stored: dict[str, Any]) -> None:
+    """Run SpiffWorkflow's own migrations on a stored state, one of them corrected."""
+    if stored.get(serializer.VERSION_KEY) == "1.4":
+        # 3.2.0's 1.4 -> 1.5 step fails on any workflow with a subprocess (its loop names an
+        # undefined variable, and a subprocess's "spec" is a name, not a dict): do it here.
+        stored.pop(serializer.VERSION_KEY)
+        stored["VERSION"] = "1.5"
+        _default_event_gateway_children(stored["tasks"], stored["spec"]["task_specs"])
+        for sub in stored.get("subprocesses", {}).values():
+            specs = stored["subprocess_specs"].get(sub.get("spec"), {}).get("task_specs", {})
+            _default_event_gateway_children(sub["tasks"], specs)
+        return
+    serializer.migrate(stored)
+
+
+def _default_event_gateway_children(tasks: dict[str, Any], specs: dict[str, Any]) -> None:
+    # Since 1.5 an event-based gateway handles its branches' events; the branches get none.
+    for task in tasks.values():
+        spec = specs.get(task["task_spec"], {})
+        if spec.get("typename") == "EventBasedGateway":
+            for name in spec["outputs"]:
+                specs[name]["event_definition"] = {
+                    "description": "Default", "name": None, "typename": "NoneEventDefinition"}
+
+
 def _state_serializer() -> BpmnWorkflowSerializer:
     config = dict(SPIFF_CONFIG)
     config[BpmnWorkflow] = _StateOnlyWorkflowConverter
-    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+    registry = BpmnWorkflowSerializer.configure(config)
+    # What scripts can build beside JSON's own types (SpiffWorkflow knows only datetime,
+    # timedelta and UUID, and by exact class: the sandbox's clocked datetime is a subclass).
+    registry.register(ClockedDatetime, lambda v: {"value": v.isoformat()},
+                      lambda v: datetime.fromisoformat(v["value"]), typename="datetime")
+    for day_class in (date, ClockedDate):
+        registry.register(day_class, lambda v: {"value": v.isoformat()},
+                          lambda v: date.fromisoformat(v["value"]), typename="date")
+    registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]),
+                      typename="Decimal")
+    return BpmnWorkflowSerializer(registry)
 
 
 def _add_years(start: str, years: int) -> str:
@@ -286,15 +576,115 @@ def _add_years(start: str, years: int) -> str:
         return day.replace(year=day.year + int(years), day=28).isoformat()
 
 
-def _guarded(action: Callable[[], Any]) -> Any:
+def _guarded(action: Callable[[], Any], watch: _StepWatch | None = None) -> Any:
+    """Run a step; whatever goes wrong in it becomes a ScriptError naming the element."""
     try:
         return action()
+    except ScriptLimitExceeded as exceeded:
+        # An interruption may also land on the way out of a script: disarm it here in any case.
+        kind = release_thread() or exceeded.kind
+        task = exceeded.task or (watch.task if watch else None)
+        limits = watch.limits if watch else DEFAULT_LIMITS
+        raise _limit_error(kind, exceeded, task, limits) from None
+    except ScriptError:
+        raise
     except RestrictedCodeError as error:
         raise ScriptError(str(error)) from None
     except SpiffWorkflowException as error:
-        task = getattr(error, "task", None)
-        where = ""
-        if task is not None and getattr(task.task_spec, "bpmn_id", None):
-            where = f" en {task.task_spec.bpmn_id}"
-        reason = error.args[0] if error.args else type(error).__name__
-        raise ScriptError(f"Error del procedimiento{where}: {reason}") from None
+        task = getattr(error, "task", None) or (watch.task if watch else None)
+        inner = getattr(error, "error", None) or error.__cause__
+        if isinstance(inner, RecursionError):
+            raise _limit_error("recursion", None, task, DEFAULT_LIMITS) from None
+        reason = error.args[0] if error.args else _reason(error)
+        raise ScriptError(f"Error del procedimiento{_where(task)}: {reason}") from None
+    except RecursionError:
+        task = watch.task if watch else None
+        raise ScriptLimitError(f"Error del procedimiento{_where(task)}: los datos o las llamadas "
+                               "se anidan a demasiada profundidad", kind="recursion",
+                               element=_element(task)) from None
+    except Exception as error:
+        # SpiffWorkflow raises plain exceptions too (a service task, a multi-instance with no
+        # input collection, a correlation expression): never let them reach the caller raw.
+        task = _task_in_traceback(error) or (watch.task if watch else None)
+        log.warning("Step failed at %s", _element(task), exc_info=True)
+        raise ScriptError(f"Error del procedimiento{_where(task)}: {_reason(error)}") from None
+
+
+_REASONS = {
+    NameError: "usa un nombre de dato o de función que no existe",
+    KeyError: "falta un dato que el elemento necesita",
+    TypeError: "un dato tiene un tipo que el elemento no admite (o le falta un dato)",
+    ValueError: "un dato tiene un valor que el elemento no admite",
+    AttributeError: "usa una propiedad que el dato no tiene",
+    IndexError: "usa una posición que la lista no tiene",
+    ZeroDivisionError: "divide entre cero",
+    OverflowError: "un número es demasiado grande",
+    MemoryError: "se quedó sin memoria",
+}
+
+
+def _reason(error: BaseException) -> str:
+    for kind, reason in _REASONS.items():
+        if isinstance(error, kind):
+            return reason
+    return "el motor no pudo ejecutar este elemento"
+
+
+def _task_in_traceback(error: BaseException) -> Task | None:
+    """Return the innermost SpiffWorkflow task the failing code was working on."""
+    found = None
+    trace = error.__traceback__
+    while trace is not None:
+        frame_locals = trace.tb_frame.f_locals
+        for name in ("my_task", "task", "self"):
+            candidate = frame_locals.get(name)
+            if isinstance(candidate, Task):
+                found = candidate
+                break
+        trace = trace.tb_next
+    return found
+
+
+def _element(task: Task | None) -> str | None:
+    if task is None:
+        return None
+    spec = task.task_spec
+    return getattr(spec, "bpmn_name", None) or getattr(spec, "bpmn_id", None) or None
+
+
+def _where(task: Task | None) -> str:
+    element = _element(task)
+    return f" en {element}" if element else ""
+
+
+def _size(count: int) -> str:
+    if count >= 1024 * 1024:
+        return f"{count / (1024 * 1024):g} MB"
+    return f"{count / 1024:g} KB"
+
+
+def _limit_error(kind: str, exceeded: ScriptLimitExceeded | None, task: Task | None,
+                 limits: ScriptLimits) -> ScriptLimitError:
+    element = _element(task)
+    name = element or "(sin nombre)"
+    site = exceeded.site if exceeded is not None else "script"
+    who = f"La expresión de {name}" if site == "expression" else f"El script de la tarea {name}"
+    detail = exceeded.detail if exceeded is not None else ""
+    messages = {
+        "time": f"{who} excedió el tiempo permitido ({limits.timeout:g} s)",
+        "interrupted": f"{who} excedió el tiempo permitido ({limits.timeout:g} s)",
+        "memory": f"{who} excedió la memoria permitida ({_size(limits.memory_bytes)})",
+        "size": f"{who} intentó construir un valor demasiado grande ({detail})",
+        "recursion": f"{who} excedió la profundidad de recursión permitida",
+        "depth": f"{who} dejó datos anidados en más de {limits.max_data_depth} niveles",
+        "data": f"{who} dejó datos del caso de más de {_size(limits.max_data_bytes)}",
+        "type": f"{who} dejó en {detail} un valor que no se puede guardar con el caso",
+        "steps": f"El procedimiento dio más de {limits.max_steps} pasos seguidos sin detenerse "
+                 f"(en {name}): ¿tiene un ciclo sin fin o un proceso que se llama a sí mismo?",
+        "step_time": f"El procedimiento excedió el tiempo permitido para una sola acción "
+                     f"({limits.step_timeout:g} s, en {name})",
+        "nesting": f"El procedimiento anidó más de {limits.max_nesting} subprocesos (en {name}): "
+                   "¿un proceso se llama a sí mismo?",
+    }
+    message = messages.get(kind, f"{who} excedió un límite del motor")
+    return ScriptLimitError(f"{message}. No se guardó nada.", kind=kind, element=element)

@@ -28,9 +28,22 @@ from RestrictedPython.Guards import (
     safer_getattr,
 )
 from RestrictedPython.PrintCollector import PrintCollector
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from .clock import ClockedDate, ClockedDatetime
+from .limits import (
+    DEFAULT_LIMITS,
+    LimitingTransformer,
+    ScriptLimitExceeded,
+    ScriptLimits,
+    check_data,
+    guarded_builtins,
+    identities,
+    inplace,
+    limit_globals,
+    limited,
+)
 
 # Exceptions a script may raise without taking the worker down with it (BaseException escapes
 # SpiffWorkflow's error handling), and builtins that mutate or introspect foreign objects.
@@ -47,11 +60,16 @@ _INPLACE_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def _inplace(op: str, target: Any, value: Any) -> Any:
+def _plain_inplace(op: str, target: Any, value: Any) -> Any:
     try:
         return _INPLACE_OPERATORS[op](target, value)
     except KeyError:
         raise RestrictedCodeError(f"Operator {op} is not allowed") from None
+
+
+def _inplace(op: str, target: Any, value: Any) -> Any:
+    # The operators that can build a huge value get the same size guards as their binary form.
+    return inplace(op, target, value, _plain_inplace)
 
 
 def _builtins() -> dict[str, Any]:
@@ -62,6 +80,7 @@ def _builtins() -> dict[str, Any]:
         reversed=reversed, zip=zip, dict=dict, list=list, set=set, frozenset=frozenset,
         map=map, filter=filter, tuple=tuple,
     )
+    allowed.update(guarded_builtins())
     return allowed
 
 
@@ -82,6 +101,7 @@ def _base_globals() -> dict[str, Any]:
         "timedelta": timedelta,
         "timezone": timezone,
         "Decimal": Decimal,
+        **limit_globals(),
     }
 
 
@@ -93,7 +113,8 @@ class RestrictedCodeError(ValueError):
 def compile_restricted_source(source: str, mode: str) -> CodeType:
     """Compile ``source`` under RestrictedPython (cached), or raise RestrictedCodeError."""
     try:
-        return compile_restricted(source, filename="<bpmn>", mode=cast(Any, mode))
+        return compile_restricted(source, filename="<bpmn>", mode=cast(Any, mode),
+                                  policy=LimitingTransformer)
     except SyntaxError as error:
         # SpiffWorkflow's error formatter chokes on SyntaxError.lineno=None: hand it a plain error.
         message = error.msg if isinstance(error.msg, str) else "; ".join(error.msg)
@@ -101,34 +122,71 @@ def compile_restricted_source(source: str, mode: str) -> CodeType:
 
 
 class SandboxEnvironment(TaskDataEnvironment):
-    """A SpiffWorkflow script environment that evaluates everything through RestrictedPython."""
+    """A SpiffWorkflow script environment that evaluates everything through RestrictedPython,
+    each script and expression under the limits of engine/limits.py."""
 
-    def __init__(self, helpers: Mapping[str, Callable[..., Any]] | None = None):
+    def __init__(self, helpers: Mapping[str, Callable[..., Any]] | None = None,
+                 limits: ScriptLimits = DEFAULT_LIMITS):
         super().__init__({**_base_globals(), **(helpers or {})})
+        self.limits = limits
 
     def evaluate(self, expression: str, context: dict[str, Any],
                  external_context: dict[str, Any] | None = None) -> Any:
+        code = compile_restricted_source(expression.strip(), "eval")
         scope = copy.copy(self.globals)
         scope.update(external_context or {})
         scope.update(context)
-        return eval(compile_restricted_source(expression.strip(), "eval"), scope)
+        with limited(self.limits):
+            return eval(code, scope)
 
     def execute(self, script: str, context: dict[str, Any],
                 external_context: dict[str, Any] | None = None) -> bool:
+        code = compile_restricted_source(script, "exec")
         self.check_for_overwrite(context, external_context or {})
+        before = identities(context)
         context.update(copy.copy(self.globals))
         context.update(external_context or {})
         try:
-            exec(compile_restricted_source(script, "exec"), context)
+            with limited(self.limits):
+                exec(code, context)
         finally:
             self._remove_globals_and_functions_from_context(context, external_context)
+        # What the script leaves is stored with the case: refuse it now, naming this script,
+        # rather than when the state is saved.
+        check_data(context, self.limits, before)
         return True
 
 
-def sandboxed_script_engine(helpers: Mapping[str, Callable[..., Any]] | None = None
-                            ) -> PythonScriptEngine:
+class SandboxScriptEngine(PythonScriptEngine):
+    """SpiffWorkflow's script engine, telling which task a limit was exceeded in."""
+
+    def evaluate(self, task: Any, expression: str,
+                 external_context: dict[str, Any] | None = None) -> Any:
+        try:
+            return super().evaluate(task, expression, external_context)
+        except ScriptLimitExceeded as exceeded:
+            exceeded.task, exceeded.site = exceeded.task or task, "expression"
+            raise
+
+    def execute(self, task: Any, script: str,
+                external_context: dict[str, Any] | None = None) -> Any:
+        try:
+            return super().execute(task, script, external_context)
+        except ScriptLimitExceeded as exceeded:
+            exceeded.task = exceeded.task or task
+            raise
+
+    def call_service(self, task: Any, **kwargs: Any) -> Any:
+        # SpiffWorkflow 3.2's own call_service fails with a NameError; Cauce has no connectors.
+        raise WorkflowTaskException(
+            "Cauce no tiene conectores para tareas de servicio: esta tarea no se puede ejecutar",
+            task=task)
+
+
+def sandboxed_script_engine(helpers: Mapping[str, Callable[..., Any]] | None = None,
+                            limits: ScriptLimits = DEFAULT_LIMITS) -> PythonScriptEngine:
     """Build the script engine set on every workflow the engine creates or restores."""
-    return PythonScriptEngine(environment=SandboxEnvironment(helpers))
+    return SandboxScriptEngine(environment=SandboxEnvironment(helpers, limits))
 
 
 @dataclass(frozen=True)
@@ -144,10 +202,14 @@ class CodeSite:
 # Refused at load even though the sandbox would also stop them at run time: a diagram that tries
 # is hostile or broken, and its author should hear so before anyone runs it.
 FORBIDDEN_NAMES = frozenset({
-    "open", "exec", "eval", "compile", "globals", "locals", "vars", "getattr", "setattr",
-    "delattr", "hasattr", "input", "breakpoint", "help", "memoryview", "type", "object", "super",
-    "dir", "exit", "quit", "classmethod", "staticmethod", "property", "bytearray",
+    "open", "exec", "eval", "compile", "globals", "locals", "getattr", "setattr", "delattr",
+    "hasattr", "breakpoint", "memoryview", "super", "exit", "quit", "classmethod",
+    "staticmethod", "bytearray",
 })
+# Builtins the sandbox does not have whose names are also ordinary data variables (a DMN column
+# ``type``, a form field ``input``): reading them reads the case's data, so only calling one is
+# refused.
+FORBIDDEN_CALLS = frozenset({"type", "input", "object", "property", "help", "vars", "dir"})
 FORBIDDEN_ATTRIBUTES = frozenset({"format", "format_map", "mro", "gi_frame", "f_globals"})
 
 
@@ -158,6 +220,9 @@ def _static_problem(source: str, mode: str) -> str | None:
             return f"no se permite importar módulos (línea {node.lineno})"
         if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
             return f"no se permite usar {node.id!r} (línea {node.lineno})"
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in FORBIDDEN_CALLS):
+            return f"no se permite llamar a {node.func.id!r} (línea {node.lineno})"
         if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
             return f"no se permite el atributo {node.attr!r} (línea {node.lineno})"
     return None
@@ -173,10 +238,14 @@ def vet(sites: Iterator[CodeSite] | list[CodeSite]) -> list[tuple[CodeSite, str]
             continue
         try:
             compile_restricted_source(source, site.mode)
+            problem = _static_problem(source, site.mode)
         except RestrictedCodeError as error:
             refused.append((site, str(error)))
             continue
-        problem = _static_problem(source, site.mode)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            # Null bytes, or nesting too deep for Python's own parser.
+            refused.append((site, "Código no permitido: Python no puede compilarlo"))
+            continue
         if problem:
             refused.append((site, f"Código no permitido: {problem}"))
     return refused

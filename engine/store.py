@@ -22,6 +22,9 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
+    literal_column,
+    text,
 )
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -117,6 +120,12 @@ class CaseRow(Base):
     last_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     # Optimistic locking: every write is "UPDATE … WHERE version = :seen" (see api._Step).
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The case list (engine/case_search.py) walks these in key order, the id breaking ties.
+    __table_args__ = (
+        Index("ix_case_started", "started_at", "id"),
+        Index("ix_case_process_started", "process_id", "started_at", "id"),
+        Index("ix_case_started_by", "started_by", "started_at", "id"),
+    )
 
 
 class OpenTaskRow(Base):
@@ -138,9 +147,20 @@ class OpenTaskRow(Base):
     form_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
     due_at: Mapped[datetime | None]
+    # The inbox reads pages in index order (engine/inbox.py): for the unclaimed tasks of an
+    # audience, which grow with the role, an index per offered sort; for the claimed ones (what
+    # one person holds) by due date and by arrival. The task id keeps equal values in a fixed
+    # order. Unclaimed-only (partial) indexes: "assignee_id IS NULL" inside the key would stop
+    # PostgreSQL from reading it in order (only "=" conditions fix a key column for it).
     __table_args__ = (
-        Index("ix_open_task_available", "audience", "assignee_id", "due_at"),
-        Index("ix_open_task_mine", "assignee_id", "due_at"),
+        *[Index(f"ix_open_task_available_{name}", "audience", column, "task_id",
+                sqlite_where=text("assignee_id IS NULL"),
+                postgresql_where=text("assignee_id IS NULL"))
+          for name, column in (("due", "due_at"), ("created", "created_at"),
+                               ("case", "case_number"), ("requester", "requester"),
+                               ("activity", "activity_name"), ("process", "process_name"))],
+        Index("ix_open_task_mine_due", "assignee_id", "due_at", "task_id"),
+        Index("ix_open_task_mine_created", "assignee_id", "created_at", "task_id"),
     )
 
 
@@ -163,7 +183,25 @@ class CaseEventRow(Base):
     state_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     # sha256(previous event's hash + this event's canonical content): see audit.event_hash.
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_event_seq"),)
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_event_seq"),
+                      # "Cases I took part in" and case visibility by one's own actions.
+                      Index("ix_case_event_actor", "actor_id", "case_id"))
+
+
+class CaseFollowRow(Base):
+    """A case a person follows, and the last event of it they have seen."""
+
+    __tablename__ = "case_follow"
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), primary_key=True, index=True)
+    last_seen_seq: Mapped[int] = mapped_column(Integer, default=0)
+    followed_at: Mapped[datetime]
+
+
+# Sorting by requester puts cases without one first; an expression index keeps that order.
+# The empty string is a literal (not a parameter) so that the planner can match the index.
+CASE_REQUESTER_KEY = func.coalesce(CaseRow.requester, literal_column("''"))
+Index("ix_case_requester_key", CASE_REQUESTER_KEY, CaseRow.id)
 
 
 class TaskDraftRow(Base):
@@ -190,6 +228,30 @@ class PersonRow(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class SignInThrottleRow(Base):
+    """Failed sign-ins counted under one key: a client, an account, or an (account, client) pair."""
+
+    __tablename__ = "sign_in_throttle"
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(index=True)
+    blocked_until: Mapped[datetime | None]
+
+
+class SignInSessionRow(Base):
+    """A signed-in session (a page's cookie or an API token) the server can end."""
+
+    __tablename__ = "sign_in_session"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # sha256 of the secret the cookie or token carries: a copy of the table signs nobody in.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
 
 
 class PositionRow(Base):
@@ -273,16 +335,18 @@ def _configure_sqlite(engine: SqlEngine) -> None:
 
 
 def create_schema(engine: SqlEngine) -> None:
-    """Create every table (idempotent) and the append-only guard of the event log."""
-    Base.metadata.create_all(engine)
-    with engine.begin() as connection:
-        for statement in _APPEND_ONLY.get(engine.dialect.name, []):
-            connection.exec_driver_sql(statement)
+    """Bring the schema to the newest revision (idempotent), the event log's guards included."""
+    # The migrations import these models: import them late, not at module load.
+    from .schema import upgrade
+
+    upgrade(engine)
 
 
 def drop_schema(engine: SqlEngine) -> None:
-    """Drop every table (tests and ``init-db --drop``)."""
+    """Drop every table (tests and ``init-db --drop``), the record of migrations included."""
     Base.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
 
 
 def session_factories(engine: SqlEngine) -> tuple[sessionmaker[Any], sessionmaker[Any]]:
@@ -332,3 +396,114 @@ class DocumentRefRow(Base):
     # Empty until the form that attaches it is completed (a new case has no id yet).
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
     activity_id: Mapped[str | None] = mapped_column(String(100))
+    # The task whose form sent it (None: the API, a new case's form); see documents.py.
+    task_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class IncidentRow(Base):
+    """Something wrong with a case that people must look at, e.g. it stalled (engine.incidents).
+
+    Kept apart from the case's event log: it is an observation about the case, not a step of it.
+    """
+
+    __tablename__ = "incident"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    # When the condition began (the case's last step), when a check found it, when it ended.
+    since: Mapped[datetime]
+    detected_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Two workers finding the same stall at once record it once.
+    __table_args__ = (UniqueConstraint("case_id", "kind", "since", name="uq_incident_once"),)
+
+
+class WorkerHeartbeatRow(Base):
+    """The last round of one timer worker (``flask worker``), for the readiness check."""
+
+    __tablename__ = "worker_heartbeat"
+    # host:pid, so that several workers on several machines each keep their own row.
+    worker: Mapped[str] = mapped_column(String(200), primary_key=True)
+    beat_at: Mapped[datetime] = mapped_column(index=True)
+    rounds: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class VerificationRunRow(Base):
+    """One run of ``audit verify``: who asked, when, over which cases, and how it went."""
+
+    __tablename__ = "verification_run"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    # A username, or "sistema" for the CLI and the worker (auditors come later).
+    by: Mapped[str] = mapped_column(String(100))
+    process_id: Mapped[str | None] = mapped_column(String(100))
+    since: Mapped[datetime | None]
+    cases: Mapped[int] = mapped_column(Integer)
+    problems: Mapped[int] = mapped_column(Integer)
+    # The newest checkpoint the database was compared against (engine/anchoring.py), if any.
+    checkpoint: Mapped[str | None] = mapped_column(String(100))
+
+
+class VerificationResultRow(Base):
+    """The outcome of one case (or one checkpoint finding) in a verification run."""
+
+    __tablename__ = "verification_result"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("verification_run.id"), index=True)
+    # No foreign key: the finding "this case was deleted" names a case the table no longer has.
+    case_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    case_number: Mapped[str | None] = mapped_column(String(40))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    kind: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class AccessLogRow(Base):
+    """A read of a confidential case by someone outside its lanes (an auditor): append-only,
+    hash-chained across the whole table (see engine/access_log.py)."""
+
+    __tablename__ = "access_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    # Unique: two concurrent readers cannot both chain onto the same predecessor.
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[datetime]
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    username: Mapped[str] = mapped_column(String(100))
+    roles: Mapped[str] = mapped_column(String(300))
+    # No foreign key: the record of a read outlives whatever happens to the case.
+    case_id: Mapped[int] = mapped_column(Integer, index=True)
+    case_number: Mapped[str] = mapped_column(String(40))
+    process_id: Mapped[str] = mapped_column(String(100))
+    what: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(String(300))
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+# The access log is guarded like the case log: nobody edits or removes a recorded read.
+_APPEND_ONLY["sqlite"] += [
+    "CREATE TRIGGER IF NOT EXISTS access_log_no_update BEFORE UPDATE ON access_log "
+    "BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS access_log_no_delete BEFORE DELETE ON access_log "
+    "BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END",
+]
+_APPEND_ONLY["postgresql"] += [
+    "CREATE OR REPLACE FUNCTION access_log_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'access_log is append-only'; END; $$ LANGUAGE plpgsql",
+    "DROP TRIGGER IF EXISTS access_log_append_only ON access_log",
+    "CREATE TRIGGER access_log_append_only BEFORE UPDATE OR DELETE ON access_log "
+    "FOR EACH ROW EXECUTE FUNCTION access_log_append_only()",
+]
+
+
+def install_append_only_guards(connection: Any) -> None:
+    """(Re)install the triggers that refuse UPDATE and DELETE on the append-only logs.
+
+    Idempotent. Deliberately not run by every start-up: a guard someone dropped is evidence
+    that verification must still be able to report.
+    """
+    for statement in _APPEND_ONLY.get(connection.dialect.name, []):
+        connection.exec_driver_sql(statement)

@@ -50,6 +50,8 @@ class TaskDetail:
     form_ui: dict[str, Any]
     case_data: dict[str, Any]
     draft: dict[str, Any] | None
+    # The BPMN documentation of the activity: what a task with no form asks the person to do.
+    instructions: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,17 +128,16 @@ class ReplayView:
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
-    """One page of a longer list."""
+    """One page of a longer list, with cursors to the pages beside it (None: there is none)."""
 
     items: tuple[T, ...]
+    # Counted no further than a cap (see ``total_capped``): counting a million rows would
+    # cost more than showing a page of them.
     total: int
-    page: int
     per_page: int
-
-    @property
-    def pages(self) -> int:
-        """Return how many pages there are (at least one)."""
-        return max(1, -(-self.total // self.per_page))
+    total_capped: bool = False
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,3 +146,52 @@ class Inbox:
 
     mine: Page[TaskView]
     available: Page[TaskView]
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """A case as the case list shows it: who asked, where it stands, who holds it."""
+
+    id: int
+    number: str
+    process_id: str
+    process_name: str
+    status: str
+    outcome: str | None
+    requester: str | None
+    subject: str | None
+    started_at: datetime
+    completed_at: datetime | None
+    started_by: str | None
+    current_activity: str | None
+    current_holder: str | None
+    open_tasks: int
+    due_at: datetime | None
+    due_state: str
+    following: bool
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """One page of the case list; ``next_cursor`` continues it (None on the last page)."""
+
+    items: tuple[CaseSummary, ...]
+    next_cursor: str | None
+    per_page: int
+
+
+@dataclass(frozen=True)
+class FollowedCase:
+    """A case a person follows, with what happened in it since they last looked."""
+
+    case_id: int
+    number: str
+    process_name: str
+    status: str
+    requester: str | None
+    followed_at: datetime
+    news: int
+    last_event_type: str | None
+    last_activity_name: str | None
+    last_event_at: datetime | None
+    last_actor: str | None

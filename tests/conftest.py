@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from engine import Engine, ProcessLibrary
 from engine.demo import seed_demo_people
-from engine.store import Base, connect, create_schema, drop_schema
+from engine.store import Base, connect, create_schema, drop_schema, install_append_only_guards
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "clave-de-prueba-1"
@@ -91,6 +91,8 @@ def database_url(tmp_path: Path, _postgres_url: str | None) -> Iterator[str]:
     with sql.begin() as connection:
         # TRUNCATE does not fire the event log's append-only row triggers.
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # The database outlives each test: put back a guard an earlier tamper test removed.
+        install_append_only_guards(connection)
     sql.dispose()
     yield _postgres_url
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -14,7 +14,14 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from engine import CauceError, FormInvalid, InvalidCredentials, NotFound, PersonView
+from engine import (
+    CauceError,
+    FormInvalid,
+    InvalidCredentials,
+    NotFound,
+    PersonView,
+    SignInThrottled,
+)
 from engine.documents import DocumentRefused
 
 from . import engine
@@ -24,8 +31,9 @@ from .openapi import openapi_document
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
 TOKEN_SECONDS = 12 * 3600
-# Inbox pages beyond this are refused (the SQL offset must fit a 32-bit integer).
-MAX_PAGE = 1_000_000
+# The inbox pages by cursor; a page number other than the first is refused (a client that
+# still counts pages would otherwise be served page 1 for ever).
+OLD_PAGE_PARAMS = ("page_mine", "page_available")
 # Case ids are 32-bit integers on PostgreSQL; a longer number cannot name a case.
 MAX_CASE_ID = 2**31 - 1
 UNSTORABLE = ("Los datos contienen caracteres no permitidos (nulos o sustitutos sueltos) o "
@@ -35,6 +43,22 @@ STATUS = {
     "forbidden": 403, "not_found": 404, "already_completed": 409, "claimed_by_other": 409,
     "stale": 409, "conflict": 409, "script_error": 409, "invalid_definition": 409,
     "illegal_transition": 409, "transition_data_missing": 409, "charter_refused": 409,
+    "method_not_allowed": 405, "payload_too_large": 413, "too_many_requests": 429,
+    "internal_error": 500,
+}
+# Deeper JSON is refused before it is parsed: nobody's form nests this far, and Python's parser
+# and the checks after it recurse once per level.
+MAX_JSON_DEPTH = 64
+# What an HTTP failure is called in a JSON error, and its message when it brings none of its own.
+HTTP_ERRORS = {
+    400: ("bad_request", "La solicitud no es válida"),
+    401: ("unauthorized", "Falta un token válido (Authorization: Bearer …)"),
+    403: ("forbidden", "Su rol no permite esta acción"),
+    404: ("not_found", "No existe"),
+    405: ("method_not_allowed", "Método no permitido en esta ruta"),
+    413: ("payload_too_large", "El cuerpo de la solicitud supera el tamaño máximo permitido"),
+    429: ("too_many_requests", "Demasiadas solicitudes; espere y vuelva a intentarlo"),
+    500: ("internal_error", "Error interno del servidor; quedó registrado para revisarlo"),
 }
 
 
@@ -48,14 +72,22 @@ def error(code: str, message: str, **extra: Any) -> tuple[Response, int]:
 
 
 def _bearer_person() -> PersonView | None:
+    """Return the token's person if its session is still open on the server (else None)."""
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         return None
     try:
         payload = _serializer().loads(header[7:].strip(), max_age=TOKEN_SECONDS)
-        return engine().person_by_id(int(payload["p"]))
+        secret = payload["s"]
+        if not isinstance(secret, str):
+            return None
+        person = engine().session_person(secret)
+        if person.id != int(payload["p"]):
+            return None
     except (BadSignature, SignatureExpired, NotFound, KeyError, TypeError, ValueError):
         return None
+    g.api_session = secret
+    return person
 
 
 def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -70,9 +102,18 @@ def authenticated(view: Callable[..., Any]) -> Callable[..., Any]:
             return view(*args, **kwargs)
         except FormInvalid as failure:
             return error("invalid_form", failure.message, fields=failure.by_field())
+        except SignInThrottled as failure:
+            return _throttled(failure)
         except CauceError as failure:
             return error(failure.code, failure.message)
     return wrapper
+
+
+def _throttled(failure: SignInThrottled) -> tuple[Response, int]:
+    response, status = error("too_many_requests", failure.message,
+                             retry_after=failure.retry_after)
+    response.headers["Retry-After"] = str(failure.retry_after)
+    return response, status
 
 
 def me() -> PersonView:
@@ -81,8 +122,44 @@ def me() -> PersonView:
     return person
 
 
+def _json_body() -> Any:
+    """Return the request's JSON (None if it is not JSON); refuse nesting beyond MAX_JSON_DEPTH."""
+    if not request.is_json:
+        return None
+    raw = request.get_data(cache=True)
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        current_app.logger.warning("JSON refused: nested over %d levels (%s %s from %s)",
+                                   MAX_JSON_DEPTH, request.method, request.path,
+                                   request.remote_addr)
+        raise _BadRequest(f"El JSON anida demasiados niveles (máximo {MAX_JSON_DEPTH})")
+    return request.get_json(silent=True)
+
+
+def json_depth(raw: bytes) -> int:
+    """Return how deep a JSON text nests its arrays and objects, without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    # Brackets inside strings do not nest; one pass over the bytes, no recursion.
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    body = _json_body()
     if not isinstance(body, dict):
         raise _BadRequest("El cuerpo debe ser un objeto JSON")
     if unstorable(body):
@@ -131,14 +208,11 @@ def _case_ref(value: str) -> str:
     return value
 
 
-def _page(name: str) -> int:
-    try:
-        page = int(request.args.get(name, "1"))
-    except ValueError:
-        page = 0
-    if not 1 <= page <= MAX_PAGE:
-        raise _BadRequest(f"page_mine y page_available deben ser números entre 1 y {MAX_PAGE}")
-    return page
+def _check_old_pages() -> None:
+    for name in OLD_PAGE_PARAMS:
+        if request.args.get(name, "1") != "1":
+            raise _BadRequest(f"{name} ya no existe: pida la página siguiente o anterior con "
+                              "cursor_mine / cursor_available (los valores de \"cursors\")")
 
 
 def plain(value: Any) -> Any:
@@ -168,11 +242,20 @@ def _case_json(case: Any) -> dict[str, Any]:
     return data
 
 
+@blueprint.errorhandler(_BadRequest)
+def _bad_request(failure: _BadRequest) -> Any:
+    return error(failure.code, failure.message)
+
+
 @blueprint.errorhandler(HTTPException)
 def _http_error(failure: HTTPException) -> Any:
-    code = {404: "not_found", 405: "bad_request", 401: "unauthorized",
-            413: "bad_request"}.get(failure.code or 400, "bad_request")
-    return error(code, failure.description or "Error")
+    # Werkzeug's own descriptions are English prose ("The server encountered an internal
+    # error…"): the status names the failure, the message is ours.
+    status = failure.code or 500
+    code, message = HTTP_ERRORS.get(status, ("bad_request" if status < 500 else "internal_error",
+                                             "La solicitud no se pudo atender"))
+    response = jsonify({"error": {"code": code, "message": message}})
+    return response, status
 
 
 @blueprint.route("/openapi.json")
@@ -183,19 +266,44 @@ def openapi() -> Response:
 
 @blueprint.route("/login", methods=["POST"])
 def login() -> Any:
-    """Exchange a username and password for a bearer token."""
-    body = request.get_json(silent=True)
+    """Exchange a username and password for a bearer token (a session the server can end)."""
+    body = _json_body()
     if not isinstance(body, dict) or not isinstance(body.get("username"), str) or not isinstance(
             body.get("password"), str):
         return error("bad_request", "Envíe {\"username\": …, \"password\": …}")
     if unstorable(body):
         return error("bad_request", UNSTORABLE)
     try:
-        person = engine().authenticate(body["username"], body["password"])
+        signed = engine().sign_in(body["username"], body["password"],
+                                  client=request.remote_addr or "-", kind="api",
+                                  lifetime=timedelta(seconds=TOKEN_SECONDS))
+    except SignInThrottled as failure:
+        return _throttled(failure)
     except InvalidCredentials as failure:
         return error("unauthorized", failure.message)
-    token = _serializer().dumps({"p": person.id})
+    token = _serializer().dumps({"p": signed.person.id, "s": signed.token})
     return jsonify({"token": token, "expires_in": TOKEN_SECONDS})
+
+
+@blueprint.route("/logout", methods=["POST"])
+@authenticated
+def logout() -> Any:
+    """End this token's session: the token no longer works, anywhere."""
+    engine().sign_out(g.api_session)
+    return "", 204
+
+
+@blueprint.route("/password", methods=["POST"])
+@authenticated
+def password() -> Any:
+    """Change the password; every other session and token of the person ends (not this one)."""
+    body = _body()
+    current, new = body.get("current_password"), body.get("new_password")
+    if not isinstance(current, str) or not isinstance(new, str):
+        return error("bad_request", "Envíe {\"current_password\": …, \"new_password\": …}")
+    ended = engine().change_password(me().username, current, new,
+                                     client=request.remote_addr or "-", keep=g.api_session)
+    return jsonify({"ended_sessions": ended})
 
 
 @blueprint.route("/me")
@@ -244,16 +352,20 @@ def start_case() -> Any:
 @authenticated
 def inbox() -> Any:
     """Return the person's two task lists (same filters as the inbox page)."""
-    page_mine, page_available = _page("page_mine"), _page("page_available")
+    _check_old_pages()
     if unstorable(list(request.args.items(multi=True))):
         raise _BadRequest(UNSTORABLE)
-    lists = engine().inbox(me(), filters=filters_from(request.args), page_mine=page_mine,
-                           page_available=page_available)
+    lists = engine().inbox(me(), filters=filters_from(request.args),
+                           cursor_mine=request.args.get("cursor_mine"),
+                           cursor_available=request.args.get("cursor_available"))
+    both = {"mine": lists.mine, "available": lists.available}
     return jsonify({
         "mine": [_task_json(t) for t in lists.mine.items],
         "available": [_task_json(t) for t in lists.available.items],
-        "counts": {"mine": lists.mine.total, "available": lists.available.total},
-        "pages": {"mine": lists.mine.pages, "available": lists.available.pages},
+        "counts": {label: page.total for label, page in both.items()},
+        "counts_capped": {label: page.total_capped for label, page in both.items()},
+        "cursors": {label: {"next": page.next_cursor, "previous": page.previous_cursor}
+                    for label, page in both.items()},
     })
 
 
@@ -295,8 +407,9 @@ def draft(task_id: str) -> Any:
 @blueprint.route("/tasks/<task_id>/complete", methods=["POST"])
 @authenticated
 def complete(task_id: str) -> Any:
-    """Complete the task with its form data."""
-    data = _body().get("data")
+    """Complete the task with its form data (``{}``: mark a task with no form as done)."""
+    body = _body()
+    data = body.get("data", {} if not body else None)
     if not isinstance(data, dict):
         return error("bad_request", "Envíe {\"data\": {…}}")
     return jsonify(_case_json(engine().complete_task(_task_id(task_id), by=me(),
@@ -338,3 +451,41 @@ def upload() -> Any:
     except DocumentRefused as failure:
         return error(failure.code, failure.message)
     return jsonify(plain(document)), 201
+
+
+# -- finding and following cases (web/case_list.py has the page) ------------------------------
+
+
+@blueprint.route("/cases", methods=["GET"])
+@authenticated
+def list_cases() -> Any:
+    """List the cases the person may see (filters as on /casos; ``cursor`` for the next page)."""
+    from engine.case_search import MAX_PER_PAGE
+
+    from .case_list import BadFilter, filters_from
+
+    if unstorable(list(request.args.items(multi=True))):
+        raise _BadRequest(UNSTORABLE)
+    try:
+        filters = filters_from(request.args, strict=True)
+        per_page = int(request.args.get("per_page", "50"))
+    except BadFilter as failure:
+        raise _BadRequest(str(failure)) from None
+    except ValueError:
+        per_page = 0
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise _BadRequest(f"per_page debe ser un número entre 1 y {MAX_PER_PAGE}")
+    page = engine().list_cases(me(), filters=filters, cursor=request.args.get("cursor") or None,
+                               per_page=per_page)
+    return jsonify({"cases": [plain(c) for c in page.items], "next_cursor": page.next_cursor})
+
+
+@blueprint.route("/cases/<case_ref>/follow", methods=["POST", "DELETE"])
+@authenticated
+def follow_case(case_ref: str) -> Any:
+    """Follow a case (POST) or stop following it (DELETE)."""
+    following = request.method == "POST"
+    verb = engine().follow_case if following else engine().unfollow_case
+    verb(_case_ref(case_ref), by=me())
+    return jsonify({"following": following})
+

@@ -1,7 +1,10 @@
-"""Signing in and out, the session's person, the language switch, and the sign-in guard."""
+"""Signing in and out, password changes, the session's person, the language switch, and the
+sign-in guard. Sessions are recorded on the server (the cookie carries only their secret), so
+signing out or changing the password ends them for good."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -9,8 +12,10 @@ from flask import (
     Blueprint,
     Flask,
     abort,
+    current_app,
     flash,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -20,7 +25,14 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from engine import InvalidCredentials, NotFound, PersonView
+from engine import (
+    CauceError,
+    FormInvalid,
+    InvalidCredentials,
+    NotFound,
+    PersonView,
+    SignInThrottled,
+)
 
 from . import LANGUAGES, engine
 
@@ -30,6 +42,7 @@ blueprint = Blueprint("auth", __name__)
 PUBLIC_ENDPOINTS = frozenset({
     "auth.login", "auth.language", "assets.static", "api.login", "api.openapi",
     "charter_public.charter", "charter_public.charter_pdf",  # the public Carta de Servicios
+    "health.live", "health.ready", "health.metrics",  # probes; /metricas checks its own access
 })
 
 
@@ -47,14 +60,41 @@ def person() -> PersonView:
 
 
 def _load_person() -> None:
-    person_id = session.get("person_id")
     g.person = None
-    if person_id is None:
+    token = session.get("sid")
+    if not isinstance(token, str):
+        if session.get("person_id") is not None:
+            _fresh_session()  # a cookie from before sessions were recorded signs nobody in
         return
     try:
-        g.person = engine().person_by_id(int(person_id))
+        g.person = engine().session_person(token)
     except NotFound:
-        session.clear()
+        _fresh_session()  # ended (sign-out, password change) or expired on the server
+
+
+def _fresh_session() -> None:
+    """Empty the session, keeping only the chosen language."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
+def unstorable(text: str) -> bool:
+    """Tell whether typed text holds a NUL character, which no database keeps."""
+    return "\x00" in text
+
+
+def client_address() -> str:
+    """Return the address sign-in attempts are throttled by (behind trusted proxies: theirs)."""
+    return request.remote_addr or "-"
+
+
+def wait_message(failure: SignInThrottled) -> str:
+    """Say, in the reader's language, how long to wait before trying again."""
+    minutes = max(1, math.ceil(failure.retry_after / 60))
+    return _("Demasiados intentos fallidos. Espere %(minutes)d min y vuelva a intentarlo.",
+             minutes=minutes)
 
 
 def _guard() -> Response | None:
@@ -82,17 +122,24 @@ def login() -> Any:
     """Show the sign-in form and check the password."""
     if request.method == "POST":
         username = request.form.get("username", "").strip()
+        password = request.form.get("password", "")
+        if unstorable(username) or unstorable(password):
+            flash(_("Usuario o contraseña incorrectos"), "error")
+            return render_template("login.html", username=""), 401
         try:
-            found = engine().authenticate(username, request.form.get("password", ""))
+            signed = engine().sign_in(username, password, client=client_address(), kind="web",
+                                      lifetime=current_app.permanent_session_lifetime)
+        except SignInThrottled as failure:
+            flash(wait_message(failure), "error")
+            response = make_response(render_template("login.html", username=username), 429)
+            response.headers["Retry-After"] = str(failure.retry_after)
+            return response
         except InvalidCredentials as error:
             flash(_(error.message), "error")
             return render_template("login.html", username=username), 401
-        lang = session.get("lang")
-        session.clear()  # a fresh session on sign-in: no fixation
+        _fresh_session()  # a fresh session on sign-in: no fixation
         session.permanent = True
-        session["person_id"] = found.id
-        if lang:
-            session["lang"] = lang
+        session["sid"] = signed.token
         return redirect(safe_next(request.args.get("next"), url_for("inbox.index")))
     if current_person() is not None:
         return redirect(url_for("inbox.index"))
@@ -101,13 +148,45 @@ def login() -> Any:
 
 @blueprint.route("/salir", methods=["POST"])
 def logout() -> Response:
-    """End the session."""
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    """End the session, on the server too: a copy of the cookie no longer signs anybody in."""
+    token = session.get("sid")
+    if isinstance(token, str):
+        engine().sign_out(token)
+    _fresh_session()
     flash(_("Sesión cerrada."), "info")
     return redirect(url_for("auth.login"))
+
+
+@blueprint.route("/cuenta/clave", methods=["GET", "POST"])
+def password() -> Any:
+    """Change one's password; every other session and API token of the person ends."""
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        current = request.form.get("current_password", "")
+        new = request.form.get("new_password", "")
+        for name in ("current_password", "new_password", "confirm_password"):
+            if unstorable(request.form.get(name, "")):
+                errors.setdefault(name, []).append(
+                    _("Contiene caracteres no permitidos (nulos o sustitutos sueltos)"))
+        if not errors and new != request.form.get("confirm_password", ""):
+            errors["confirm_password"] = [_("No coincide con la contraseña nueva")]
+        if not errors:
+            try:
+                ended = engine().change_password(person().username, current, new,
+                                                 client=client_address(), keep=session["sid"])
+            except FormInvalid as failure:
+                errors = {field: [_(m) for m in messages]
+                          for field, messages in failure.by_field().items()}
+            except SignInThrottled as failure:
+                errors["current_password"] = [wait_message(failure)]
+            except CauceError as failure:
+                errors[""] = [_(failure.message)]
+            else:
+                flash(_("Contraseña cambiada. Sesiones cerradas en otros lugares: %(num)d.",
+                        num=ended), "success")
+                return redirect(url_for("inbox.index"))
+    status = 400 if errors else 200
+    return render_template("password.html", errors=errors), status
 
 
 @blueprint.route("/idioma/<code>")
@@ -140,10 +219,18 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(405)
     def _method_not_allowed(_error: Exception) -> Any:
         if request.path.startswith("/api/"):
-            return {"error": {"code": "bad_request",
+            return {"error": {"code": "method_not_allowed",
                               "message": "Método no permitido en esta ruta"}}, 405
         return render_template("error.html", status=405,
                                message=_("Esa acción no está disponible aquí.")), 405
+
+    @app.errorhandler(413)
+    def _too_large(_error: Exception) -> Any:
+        megabytes = (current_app.config["MAX_CONTENT_LENGTH"] or 0) // (1024 * 1024)
+        message = _("El envío supera el tamaño máximo permitido (%(mb)d MB).", mb=megabytes)
+        if request.path.startswith("/api/"):
+            return {"error": {"code": "payload_too_large", "message": message}}, 413
+        return render_template("error.html", status=413, message=message), 413
 
     @app.errorhandler(403)
     def _forbidden(_error: Exception) -> Any:

@@ -83,7 +83,7 @@ def new_case(process_id: str) -> Any:
         return render_form_page("case_new.html", schema=schema, ui=ui, data=defaults,
                                 errors=errors, **context)
     data = parse_submission(schema, ui, request.form, lambda f: store_uploads(f, errors),
-                            context["catalogue"])
+                            context["catalogue"], errors=errors)
     names = document_names(attachment_shas(schema, data))
     if errors:
         return render_form_page("case_new.html", schema=schema, ui=ui, data=data, errors=errors,
@@ -115,6 +115,7 @@ def case(number: str) -> str:
     me = person()
     eng = engine()
     view = _case_or_404(number)
+    following = eng.case_seen(view.id, by=me)  # opening the page marks a followed case seen
     definition = eng.library.find(view.process_id)
     history = eng.history(view.id, by=me)
     language = str(get_locale())
@@ -128,7 +129,8 @@ def case(number: str) -> str:
         report=social_report(view, history) if view.process_id == "social_case" else None,
         completed_activities=sorted(_completed_elements(history)),
         active_activities=sorted({t.activity_id for t in view.open_tasks}),
-        definition=definition,
+        definition=definition, following=following,
+        incidents=eng.case_incidents(view.id, by=me),
     )
 
 

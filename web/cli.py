@@ -23,6 +23,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(init_db)
     app.cli.add_command(seed_demo)
     app.cli.add_command(worker)
+    app.cli.add_command(incidents_command)
     app.cli.add_command(case_group)
 
 
@@ -50,7 +51,7 @@ def _dump(value: Any) -> None:
 @with_appcontext
 @click.option("--drop", is_flag=True, help="Borra todas las tablas antes de crearlas.")
 def init_db(drop: bool) -> None:
-    """Create the database tables and publish the procedures in bpmn/."""
+    """Create or upgrade the schema (its migrations) and publish the procedures in bpmn/."""
     eng: Engine = current_engine()
     if drop:
         eng.drop_schema()
@@ -97,7 +98,7 @@ def seed_demo(password: str | None, as_json: bool) -> None:
 @click.option("--interval", type=float, default=None, help="Segundos entre rondas.")
 @click.option("--once", is_flag=True, help="Una sola ronda y salir.")
 def worker(interval: float | None, once: bool) -> None:
-    """Fire due timers in a loop (safe to run several workers at once)."""
+    """Fire due timers and flag stalled cases, in a loop (safe to run several at once)."""
     from flask import current_app
 
     eng = current_engine()
@@ -106,9 +107,42 @@ def worker(interval: float | None, once: bool) -> None:
         moved = eng.fire_due_timers()
         if moved or once:
             click.echo(f"Temporizadores: {moved} caso(s) avanzaron")
+        for incident in eng.check_stalled_cases():
+            click.echo(_incident_line(incident), err=True)
+        from .ops_cli import worker_round
+
+        worker_round(eng)  # heartbeat for /salud/lista (and the worker's metrics port)
+        from .audit_cli import worker_checkpoint
+
+        worker_checkpoint(eng)  # signed checkpoint of every case's head, once per interval
         if once:
             return
         time.sleep(pause)
+
+
+@click.command("incidents")
+@with_appcontext
+@click.option("--all", "show_all", is_flag=True, help="Incluye los incidentes ya resueltos.")
+def incidents_command(show_all: bool) -> None:
+    """List the cases that stalled: open, with no open task and no pending timer."""
+    found = current_engine().list_incidents(open_only=not show_all)
+    for incident in found:
+        click.echo(_incident_line(incident))
+    if not found:
+        click.echo("Sin incidentes abiertos." if not show_all else "Sin incidentes.")
+
+
+def _incident_line(incident: Any) -> str:
+    from .formats import fecha_hora
+
+    line = (f"Incidente en {incident.case_number}: el caso no tiene tareas abiertas ni "
+            f"temporizadores pendientes desde {fecha_hora(incident.since)} "
+            f"(detectado el {fecha_hora(incident.detected_at)})")
+    if incident.waiting_for:
+        line += f"; espera eventos que Cauce no envía: {', '.join(incident.waiting_for)}"
+    if incident.resolved_at is not None:
+        line += f"; resuelto el {fecha_hora(incident.resolved_at)}"
+    return line
 
 
 case_group = AppGroup("case", help="Run cases from the shell (smoke tests, support).")

@@ -22,7 +22,14 @@ ENGINE_MESSAGES = (
     N_("Esa persona no tiene el rol requerido"),
     N_("Documento desconocido; vuelva a adjuntarlo"),
     N_("Usuario o contraseña incorrectos"),
-    N_("Cuenta bloqueada temporalmente por intentos fallidos; intente más tarde"),
+    N_("Demasiados intentos fallidos; espere unos minutos y vuelva a intentarlo"),
+    N_("La contraseña actual no es correcta"),
+    N_("La contraseña nueva debe tener al menos 10 caracteres"),
+    N_("La contraseña nueva admite hasta 1024 caracteres"),
+    N_("La contraseña nueva no puede ser su nombre de usuario"),
+    N_("La contraseña cambió mientras tanto; vuelva a intentarlo"),
+    N_("Contiene caracteres nulos, que no se pueden guardar; se quitaron: revise el texto y "
+       "vuelva a enviarlo"),
     N_("La tarea ya fue completada"), N_("Otra persona ya tomó esta tarea"),
     N_("Solo quien tomó la tarea puede liberarla"), N_("Otra persona tomó esta tarea"),
     N_("No existe esa tarea o ya no está abierta"), N_("No existe esa tarea"),
@@ -35,4 +42,6 @@ ENGINE_MESSAGES = (
     N_("Vencida"), N_("Por vencer"), N_("A tiempo"), N_("Sin plazo"),
     N_("No está en el catálogo de la institución"),
     N_("Mensual"), N_("Trimestral"), N_("Cuatrimestral"), N_("Semestral"), N_("Anual"),
+    N_("No puede ser una fecha futura"), N_("Debe tener 10 dígitos"),
+    N_("Escriba solo dígitos"),
 )

@@ -15,7 +15,7 @@ still decides what is valid.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -42,6 +42,9 @@ class FieldView:
     errors: list[str] = field(default_factory=list)
     choices: list[tuple[str, str]] = field(default_factory=list)
     show_if: dict[str, Any] | None = None
+    # Alternatives, each a set of conditions on other fields, under which the field becomes
+    # required (from the schema's ``allOf``/``if``/``then``); the page's script follows them.
+    required_if: list[dict[str, Any]] | None = None
     read_only: bool = False
     max_length: int | None = None
     rows: list[list[FieldView]] = field(default_factory=list)
@@ -174,19 +177,53 @@ def kind_of(prop: Mapping[str, Any], hints: Mapping[str, Any]) -> str:
 def _required(schema: Mapping[str, Any], data: Mapping[str, Any]) -> set[str]:
     """Required fields, including the ones a matching ``allOf``/``if``/``then`` adds."""
     names = set(schema.get("required", []))
-    for rule in schema.get("allOf", []):
-        condition = rule.get("if", {}).get("properties", {})
-        if condition and all(_matches(data.get(k), c) for k, c in condition.items()):
-            names.update(rule.get("then", {}).get("required", []))
+    for field_name, alternatives in required_conditions(schema).items():
+        if any(all(_matches(data.get(k), c) for k, c in rule.items()) for rule in alternatives):
+            names.add(field_name)
     return names
 
 
+# What a condition of ``if`` may test and the page's script knows how to check too.
+CONDITION_KEYWORDS = frozenset({"const", "enum", "minimum", "maximum", "exclusiveMinimum",
+                                "exclusiveMaximum"})
+
+
+def required_conditions(schema: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Return, for each field an ``allOf``/``if``/``then`` makes required, the conditions
+    (field -> keyword -> value, all must hold; any one alternative suffices).
+
+    A rule testing something else (a pattern, a nested schema) is left out: the asterisk is
+    then only shown once the server asks for the field, never claimed wrongly.
+    """
+    found: dict[str, list[dict[str, Any]]] = {}
+    for rule in schema.get("allOf", []):
+        if not isinstance(rule, Mapping):
+            continue
+        condition = rule.get("if", {}).get("properties", {})
+        if not condition or any(not isinstance(c, Mapping) or not c
+                                or set(c) - CONDITION_KEYWORDS for c in condition.values()):
+            continue
+        # ``if`` without ``required`` also holds when the field is absent; the forms always
+        # name the field they test, and the script treats an empty field as not matching.
+        for name in rule.get("then", {}).get("required", []):
+            found.setdefault(name, []).append({k: dict(c) for k, c in condition.items()})
+    return found
+
+
 def _matches(value: Any, condition: Mapping[str, Any]) -> bool:
-    if "const" in condition:
-        return bool(value == condition["const"])
-    if "enum" in condition:
-        return value in condition["enum"]
-    return True
+    if value is None:
+        return False
+    if "const" in condition and value != condition["const"]:
+        return False
+    if "enum" in condition and value not in condition["enum"]:
+        return False
+    bounds = {k: condition[k] for k in CONDITION_KEYWORDS - {"const", "enum"} if k in condition}
+    if bounds and (isinstance(value, bool) or not isinstance(value, (int, float, Decimal))):
+        return False
+    return ((("minimum" not in bounds) or value >= bounds["minimum"])
+            and (("maximum" not in bounds) or value <= bounds["maximum"])
+            and (("exclusiveMinimum" not in bounds) or value > bounds["exclusiveMinimum"])
+            and (("exclusiveMaximum" not in bounds) or value < bounds["exclusiveMaximum"]))
 
 
 def build_fields(schema: Mapping[str, Any], labels: FormLabels, data: Mapping[str, Any],
@@ -198,14 +235,17 @@ def build_fields(schema: Mapping[str, Any], labels: FormLabels, data: Mapping[st
     properties = schema.get("properties", {})
     order = list(labels.ui.get("order") or properties)
     required = _required(schema, data)
+    conditions = required_conditions(schema)
     pickers = _Pickers(people, document_names, catalogue)
     fields = []
     for key in order:
         prop = properties.get(key)
         if prop is None:
             continue
-        fields.append(_field(key, key, key, prop, labels, data.get(key), errors,
-                             key in required, pickers, siblings=properties))
+        view = _field(key, key, key, prop, labels, data.get(key), errors, key in required,
+                      pickers, siblings=properties)
+        view.required_if = conditions.get(key)
+        fields.append(view)
     return fields
 
 
@@ -350,7 +390,8 @@ def _number_for_input(value: Any) -> str:
 
 def parse_submission(schema: Mapping[str, Any], ui: Mapping[str, Any], form: MultiDict[str, str],
                      uploads: Callable[[str], list[str]],
-                     catalogue: CatalogueChoices = no_catalogue) -> dict[str, Any]:
+                     catalogue: CatalogueChoices = no_catalogue, *,
+                     errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Turn posted HTML form fields into form data; ``uploads(field)`` stores new files.
 
     Without JavaScript nothing fills the fields a catalogue choice implies; here the chosen
@@ -358,6 +399,8 @@ def parse_submission(schema: Mapping[str, Any], ui: Mapping[str, Any], form: Mul
     gets the name of the ``<x>_code`` chosen.
     """
     properties = schema.get("properties", {})
+    if errors is not None:
+        form = without_nul(form, errors, properties)
     data: dict[str, Any] = {}
     hints_of = ui.get("fields", {})
     for key, prop in properties.items():
@@ -391,6 +434,32 @@ def parse_submission(schema: Mapping[str, Any], ui: Mapping[str, Any], form: Mul
             for row in data[key]:
                 _fill_from_catalogue(sub_props, row, catalogue)
     return data
+
+
+NUL_REFUSED = ("Contiene caracteres nulos, que no se pueden guardar; se quitaron: revise el texto "
+               "y vuelva a enviarlo")
+
+
+def without_nul(form: MultiDict[str, str], errors: dict[str, list[str]],
+                fields: Collection[str]) -> MultiDict[str, str]:
+    """Return the posted fields without NUL characters; each field that held one gets an error
+    (one of the form's ``fields``, or the form as a whole).
+
+    No database keeps NUL in text (PostgreSQL refuses it), so it is refused, as the API does: the
+    error stops the save and the rest of what the person typed comes back to them.
+    """
+    if not any("\x00" in name or "\x00" in value for name, value in form.items(multi=True)):
+        return form
+    clean: MultiDict[str, str] = MultiDict()
+    for name, value in form.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            # A group's sub-field ("interviews-0-summary") reports on its group.
+            field = name.replace("\x00", "").split("-", 1)[0]
+            field = field if field in fields else ""
+            if NUL_REFUSED not in errors.setdefault(field, []):
+                errors[field].append(NUL_REFUSED)
+        clean.add(name.replace("\x00", ""), value.replace("\x00", ""))
+    return clean
 
 
 def _fill_from_catalogue(properties: Mapping[str, Any], data: dict[str, Any],

@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from engine import CauceError, InboxFilters
+from engine import CauceError, InboxFilters, InvalidCursor
 
 from . import engine
 from .auth import person, safe_next
@@ -16,6 +16,8 @@ from .auth import person, safe_next
 blueprint = Blueprint("inbox", __name__)
 
 PER_PAGE = 50
+# The engine searches no more than this much of a search text; show what it searched.
+MAX_SEARCH = 200
 SORTS = ("due_at", "created_at", "case_number", "requester", "activity", "process")
 
 
@@ -27,17 +29,11 @@ def filters_from(args: Any) -> InboxFilters:
         activity_id=args.get("activity") or None,
         due_state=args.get("state") if args.get("state") in (
             "vencida", "por_vencer", "a_tiempo", "sin_plazo") else None,
-        search=(args.get("q") or "").strip() or None,
+        # A search longer than any case number or name finds nothing more: keep it short.
+        search=(args.get("q") or "")[:MAX_SEARCH].strip() or None,
         sort=sort if sort in SORTS else "due_at",
         descending=args.get("dir") == "desc",
     )
-
-
-def _page(args: Any, name: str) -> int:
-    try:
-        return max(1, int(args.get(name, 1)))
-    except ValueError:
-        return 1
 
 
 @blueprint.route("/")
@@ -52,8 +48,13 @@ def inbox() -> str:
     me = person()
     eng = engine()
     filters = filters_from(request.args)
-    lists = eng.inbox(me, filters=filters, page_mine=_page(request.args, "page_mine"),
-                      page_available=_page(request.args, "page_available"), per_page=PER_PAGE)
+    cursors = {"cursor_mine": request.args.get("cursor_mine"),
+               "cursor_available": request.args.get("cursor_available")}
+    try:
+        lists = eng.inbox(me, filters=filters, per_page=PER_PAGE, **cursors)
+    except InvalidCursor:
+        # A cursor from an old link or typed by hand: show the first pages instead.
+        lists = eng.inbox(me, filters=filters, per_page=PER_PAGE)
     mine, available = lists.mine, lists.available
     processes = [d for d in eng.processes() if set(d.roles()) & me.roles]
     activities = sorted({(a.bpmn_id, a.name) for d in processes for a in d.activities.values()

@@ -21,7 +21,8 @@ def _errors(*codes: int) -> dict[str, Any]:
     texts = {400: "Datos inválidos (con los mensajes por campo)", 401: "Sin token válido",
              403: "Su rol no permite esta acción",
              404: "No existe, o la persona no puede saber que existe",
-             409: "Ya completada, tomada por otra persona, o el caso cambió"}
+             409: "Ya completada, tomada por otra persona, o el caso cambió",
+             429: "Demasiados intentos fallidos: espere los segundos de Retry-After"}
     return {str(code): _json(_ref("Error"), texts[code]) for code in codes}
 
 
@@ -44,9 +45,14 @@ _SECURED = [{"bearer": []}]
 
 def openapi_document() -> dict[str, Any]:
     """Return the API description."""
-    from .api import MAX_PAGE  # the routes import this module first
+    from engine.inbox import COUNT_CAP, MAX_CURSOR
 
-    page = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
+    old_page = {"type": "integer", "minimum": 1, "maximum": 1, "deprecated": True,
+                "description": "Obsoleto: solo 1; pagine con cursor_mine / cursor_available"}
+    cursor = {"type": "string", "maxLength": MAX_CURSOR,
+              "description": "Un valor de «cursors» de una respuesta anterior, tal cual"}
+    cursors = {"type": "object", "required": ["next", "previous"], "properties": {
+        "next": _NULLABLE_STR, "previous": _NULLABLE_STR}}
     task = {
         "type": "object",
         "required": ["task_id", "case_id", "case_number", "process_id", "process_name",
@@ -95,12 +101,16 @@ def openapi_document() -> dict[str, Any]:
                         "code": {"type": "string", "enum": [
                             "invalid_form", "invalid_document", "bad_request", "unauthorized",
                             "forbidden", "not_found", "already_completed", "claimed_by_other",
-                            "stale", "conflict", "script_error", "invalid_definition"]},
+                            "stale", "conflict", "script_error", "invalid_definition",
+                            "method_not_allowed", "payload_too_large", "too_many_requests",
+                            "internal_error"]},
                         "message": {"type": "string"},
+                        "retry_after": {"type": "integer", "minimum": 1},
                         "fields": {"type": "object", "additionalProperties": {
                             "type": "array", "items": {"type": "string"}}}}}}},
                 "Task": task,
                 "Case": case,
+                "CaseSummary": _CASE_SUMMARY,
                 "Person": {"type": "object", "required": ["username", "full_name"],
                            "properties": {"username": {"type": "string"},
                                           "full_name": {"type": "string"}}},
@@ -170,7 +180,20 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object", "required": ["token", "expires_in"],
                                             "properties": {"token": {"type": "string"},
                                                            "expires_in": {"type": "integer"}}},
-                                           "Token"), **_errors(400, 401)}}},
+                                           "Token"), **_errors(400, 401, 429)}}},
+            "/api/logout": {"post": {
+                "summary": "Cerrar la sesión del token (deja de servir)", "security": _SECURED,
+                "responses": {"204": {"description": "Sesión cerrada"}, **_errors(401)}}},
+            "/api/password": {"post": {
+                "summary": "Cambiar la contraseña: se cierran las demás sesiones y tokens",
+                "security": _SECURED,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["current_password", "new_password"],
+                    "properties": {"current_password": {"type": "string"},
+                                   "new_password": {"type": "string"}}}}}},
+                "responses": {"200": _json(_object({"ended_sessions": {
+                    "type": "integer", "minimum": 0}}), "Contraseña cambiada"),
+                    **_errors(400, 401, 429)}}},
             "/api/me": {"get": {"summary": "Quién soy y mis roles", "security": _SECURED,
                                 "responses": {"200": _json({"type": "object", "required": [
                                     "username", "full_name", "roles"], "properties": {
@@ -188,7 +211,7 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "array", "items": _ref("Person")},
                                            "Personas (vacío si el rol no comparte un "
                                            "procedimiento con el mío)"), **_errors(401)}}},
-            "/api/cases": {"post": {
+            "/api/cases": {"get": _case_list_operation(), "post": {
                 "summary": "Iniciar un caso", "security": _SECURED,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["process", "data"], "properties": {
@@ -208,13 +231,16 @@ def openapi_document() -> dict[str, Any]:
                             "due_at", "created_at", "case_number", "requester", "activity",
                             "process"]}),
                         ("dir", {"type": "string", "enum": ["asc", "desc"]}),
-                        ("page_mine", page), ("page_available", page))],
+                        ("cursor_mine", cursor), ("cursor_available", cursor),
+                        ("page_mine", old_page), ("page_available", old_page))],
                 "responses": {"200": _json({"type": "object", "required": [
-                    "mine", "available", "counts", "pages"], "properties": {
+                    "mine", "available", "counts", "counts_capped", "cursors"], "properties": {
                     "mine": {"type": "array", "items": _ref("Task")},
                     "available": {"type": "array", "items": _ref("Task")},
-                    "counts": _both({"type": "integer", "minimum": 0}),
-                    "pages": _both({"type": "integer", "minimum": 1})}}, "Bandeja"),
+                    "counts": _both({"type": "integer", "minimum": 0, "maximum": COUNT_CAP}),
+                    "counts_capped": _both({"type": "boolean", "description": (
+                        f"Hay más de {COUNT_CAP} (se cuenta hasta ahí)")}),
+                    "cursors": _both(cursors)}}, "Bandeja"),
                     **_errors(400, 401)}}},
             "/api/tasks/{task_id}": {"get": {
                 "summary": "Una tarea con su formulario (JSON Schema)", "security": _SECURED,
@@ -249,6 +275,7 @@ def openapi_document() -> dict[str, Any]:
                     "schema": _ref("FormData")}}},
                 "responses": {"200": _json(_ref("Case"), "El caso, ya avanzado"),
                               **_errors(400, 401, 404, 409)}}},
+            "/api/cases/{case_ref}/follow": _follow_operations(),
             "/api/cases/{case_ref}": {"get": {
                 "summary": "Un caso", "security": _SECURED, "parameters": [_CASE_REF],
                 "responses": {"200": _json(_ref("Case"), "Caso"), **_errors(401, 404)}}},
@@ -293,3 +320,58 @@ def openapi_document() -> dict[str, Any]:
                               **_errors(400, 401)}}},
         },
     }
+
+
+# -- finding and following cases (GET /api/cases, /api/cases/{case_ref}/follow) ----------------
+
+_CASE_SUMMARY = _object({
+    "id": {"type": "integer"}, "number": {"type": "string"},
+    "process_id": {"type": "string"}, "process_name": {"type": "string"},
+    "status": {"type": "string", "enum": ["open", "completed"]},
+    "outcome": _NULLABLE_STR, "requester": _NULLABLE_STR, "subject": _NULLABLE_STR,
+    "started_at": _DATETIME, "completed_at": _NULLABLE_DATETIME, "started_by": _NULLABLE_STR,
+    "current_activity": _NULLABLE_STR, "current_holder": _NULLABLE_STR,
+    "open_tasks": {"type": "integer", "minimum": 0}, "due_at": _NULLABLE_DATETIME,
+    "due_state": {"type": "string", "enum": ["vencida", "por_vencer", "a_tiempo", "sin_plazo"]},
+    "following": {"type": "boolean"}})
+
+
+def _case_list_operation() -> dict[str, Any]:
+    from engine.case_search import (
+        CASE_SCOPES,
+        CASE_SORTS,
+        CASE_STATUSES,
+        MAX_CURSOR,
+        MAX_PER_PAGE,
+    )
+
+    day = {"type": "string", "description": "dd/mm/aaaa o aaaa-mm-dd (fecha de Ecuador)"}
+    parameters = (
+        ("scope", {"type": "string", "enum": list(CASE_SCOPES), "description": (
+            "all: todos los que puedo ver; requested: mis solicitudes; participated: en los "
+            "que participé; following: los que sigo")}),
+        ("process", {"type": "string"}),
+        ("state", {"type": "string", "enum": list(CASE_STATUSES)}),
+        ("from", day), ("to", day),
+        ("q", {"type": "string", "description": "Número de caso o solicitante"}),
+        ("sort", {"type": "string", "enum": list(CASE_SORTS)}),
+        ("dir", {"type": "string", "enum": ["asc", "desc"]}),
+        ("cursor", {"type": "string", "maxLength": MAX_CURSOR,
+                    "description": "El next_cursor de la página anterior, tal cual"}),
+        ("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE}))
+    return {
+        "summary": "Casos que puedo ver (abiertos y cerrados), filtrados y por páginas",
+        "security": _SECURED,
+        "parameters": [{"name": name, "in": "query", "schema": schema}
+                       for name, schema in parameters],
+        "responses": {"200": _json(_object({
+            "cases": {"type": "array", "items": _ref("CaseSummary")},
+            "next_cursor": _NULLABLE_STR}), "Una página de casos"), **_errors(400, 401)}}
+
+
+def _follow_operations() -> dict[str, Any]:
+    answer = _json(_object({"following": {"type": "boolean"}}), "Si sigo el caso")
+    return {method: {"summary": summary, "security": _SECURED, "parameters": [_CASE_REF],
+                     "responses": {"200": answer, **_errors(401, 404)}}
+            for method, summary in (("post", "Seguir el caso (sus novedades, en mi bandeja)"),
+                                    ("delete", "Dejar de seguir el caso"))}

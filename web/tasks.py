@@ -9,15 +9,24 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from engine import CauceError, FormInvalid, NotFound, TaskAlreadyCompleted
+from engine import CauceError, FormInvalid, NotFound, TaskAlreadyCompleted, TaskClaimedByOther
 from engine import catalogue as catalogue_data
 from engine.documents import DocumentRefused
+from engine.task_fate import CLAIMED, COMPLETED, TaskFate
 
 from . import engine
-from .auth import person
+from .auth import current_person, person
 from .casedata import describe
 from .catalogue import charter_states
-from .formview import CatalogueChoices, CatalogueOption, FormLabels, build_fields, parse_submission
+from .formats import fecha_hora, numero
+from .formview import (
+    NUL_REFUSED,
+    CatalogueChoices,
+    CatalogueOption,
+    FormLabels,
+    build_fields,
+    parse_submission,
+)
 
 blueprint = Blueprint("tasks", __name__)
 
@@ -90,15 +99,23 @@ def person_name(username: str) -> str:
         return username
 
 
-def store_uploads(field: str, errors: dict[str, list[str]]) -> list[str]:
-    """Store the files posted for a field; problems go to ``errors`` (the form is kept)."""
+def store_uploads(field: str, errors: dict[str, list[str]],
+                  task_id: str | None = None) -> list[str]:
+    """Store the files posted for a field; problems go to ``errors`` (the form is kept).
+
+    ``task_id`` names the task whose form sends them: they belong to it, and sending the same
+    file again (after a refused submit) does not make a second document.
+    """
     stored = []
     for upload in request.files.getlist(f"{field}__upload"):
         if not upload or not upload.filename:
             continue
+        if "\x00" in upload.filename:
+            errors.setdefault(field, []).append(NUL_REFUSED)
+            continue
         try:
             document = engine().store_document(by=person(), filename=upload.filename,
-                                               data=upload.read())
+                                               data=upload.read(), task_id=task_id)
             stored.append(document.sha256)
         except DocumentRefused as error:
             errors.setdefault(field, []).append(error.message)
@@ -147,10 +164,7 @@ def task(task_id: str) -> Any:
     try:
         detail = eng.task(task_id, by=me)
     except NotFound:
-        if request.method == "POST":
-            flash(_("La tarea ya no está abierta: otra persona la completó."), "error")
-            return redirect(url_for("inbox.inbox"))
-        abort(404)
+        return _task_gone(task_id)
     schema, ui = detail.form_schema or {"type": "object", "properties": {}}, detail.form_ui
     case = eng.case(detail.task.case_id, by=me)
     language = str(get_locale())
@@ -160,6 +174,8 @@ def task(task_id: str) -> Any:
                    documents=eng.case_documents(case.id, by=me),
                    assignee_name=person_name(detail.task.assignee) if detail.task.assignee
                    else None)
+    if detail.form_schema is None:
+        return _mark_done(task_id, detail.instructions, context)
     errors: dict[str, list[str]] = {}
     context["catalogue"] = choices = catalogue_picker(detail.case_data)
 
@@ -170,11 +186,14 @@ def task(task_id: str) -> Any:
                                 document_names=document_names(attachment_shas(schema, data)),
                                 draft_saved=detail.draft is not None, **context)
 
-    data = parse_submission(schema, ui, request.form, lambda f: store_uploads(f, errors),
-                            choices)
+    data = parse_submission(schema, ui, request.form,
+                            lambda f: store_uploads(f, errors, task_id), choices, errors=errors)
     names = document_names(attachment_shas(schema, data))
-    if request.form.get("action") == "draft":
-        eng.save_draft(task_id, by=me, data=data)
+    if request.form.get("action") == "draft" and not errors:
+        try:
+            eng.save_draft(task_id, by=me, data=data)
+        except (TaskAlreadyCompleted, TaskClaimedByOther, NotFound):
+            return _task_gone(task_id, data)
         flash(_("Borrador guardado. Puede completar la tarea más tarde."), "success")
         return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
                                 document_names=names, draft_saved=True, **context)
@@ -187,16 +206,97 @@ def task(task_id: str) -> Any:
         return render_form_page("task.html", schema=schema, ui=ui, data=data,
                                 errors=error.by_field(), document_names=names, status=400,
                                 **context)
-    except TaskAlreadyCompleted:
-        flash(_("Otra persona completó esta tarea antes que usted; no se guardó nada."),
-              "error")
-        return redirect(url_for("inbox.inbox"))
+    except (TaskAlreadyCompleted, TaskClaimedByOther, NotFound):
+        return _task_gone(task_id, data)
     except CauceError as error:
         flash(_(error.message), "error")
         return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
                                 document_names=names, status=409, **context)
     flash(_("Tarea «%(activity)s» completada.", activity=detail.task.activity_name), "success")
     still_mine = [t for t in done.open_tasks if t.assignee == me.username]
+    if still_mine:
+        return redirect(url_for("tasks.task", task_id=still_mine[0].task_id))
+    return redirect(url_for("inbox.inbox"))
+
+
+def fate_message(fate: TaskFate, *, typing: bool) -> str:
+    """Say who took or completed a task and when; ``typing``: the person was filling its form."""
+    name = fate.by_name or _("otra persona")
+    when = fecha_hora(fate.at) if fate.at else ""
+    if fate.outcome == CLAIMED:
+        if typing:
+            return _("Mientras usted llenaba el formulario, %(name)s tomó esta tarea (%(when)s). "
+                     "No se completó nada; lo que escribió sigue abajo: guárdelo como borrador "
+                     "o cópielo, y hable con %(name)s si la tarea debe volver a usted.",
+                     name=name, when=when)
+        return _("%(name)s tomó esta tarea (%(when)s); ya no está disponible para usted.",
+                 name=name, when=when)
+    if typing:
+        return _("%(name)s completó esta tarea (%(when)s) mientras usted llenaba el formulario. "
+                 "Lo que escribió no se guardó; sigue abajo para que pueda revisarlo o copiarlo.",
+                 name=name, when=when)
+    return _("%(name)s ya completó esta tarea (%(when)s).", name=name, when=when)
+
+
+def _task_gone(task_id: str, data: dict[str, Any] | None = None) -> Any:
+    """Answer for a task that left the person: say who took or completed it; on a submit, show
+    the form again with what they typed and what they can still do."""
+    me = person()
+    eng = engine()
+    try:
+        fate = eng.task_fate(task_id, by=me)
+    except NotFound:
+        if request.method == "POST":
+            flash(_("La tarea ya no está abierta."), "error")
+            return redirect(url_for("inbox.inbox"))
+        abort(404)
+    if fate.outcome not in (CLAIMED, COMPLETED):
+        # Open again (released meanwhile): the person may go on.
+        return redirect(url_for("tasks.task", task_id=task_id))
+    if request.method == "GET" or fate.form_schema is None:
+        if fate.outcome == COMPLETED and fate.by == me.username:
+            flash(_("Usted ya completó esta tarea (%(when)s).",
+                    when=fecha_hora(fate.at) if fate.at else ""), "success")
+        else:
+            flash(fate_message(fate, typing=False), "error")
+        return redirect(url_for("inbox.inbox"))
+    schema, ui = dict(fate.form_schema), dict(fate.form_ui)
+    errors: dict[str, list[str]] = {}
+    choices = catalogue_picker()
+    if data is None:
+        data = parse_submission(schema, ui, request.form,
+                                lambda f: store_uploads(f, errors, task_id), choices,
+                                errors=errors)
+    if (request.form.get("action") == "draft" and fate.outcome == CLAIMED and not errors):
+        eng.save_draft(task_id, by=me, data=data, while_held=True)
+        flash(_("Borrador guardado. Si %(name)s libera la tarea, lo encontrará al abrirla.",
+                name=fate.by_name or _("otra persona")), "success")
+        return redirect(url_for("inbox.inbox"))
+    case = eng.case(fate.case_id, by=me)
+    full = eng.definition_by_hash(case.version_hash)
+    return render_form_page(
+        "task.html", schema=schema, ui=ui, data=data, errors=errors, status=409,
+        catalogue=choices, document_names=document_names(attachment_shas(schema, data)),
+        fate=fate, fate_message=fate_message(fate, typing=True), case=case,
+        case_items=describe(full, case.data, str(get_locale()), person_name),
+        documents=eng.case_documents(case.id, by=me))
+
+
+def _mark_done(task_id: str, instructions: str | None, context: dict[str, Any]) -> Any:
+    """Show a task with no form (a manual or plain BPMN task); mark it as done."""
+    if request.method == "GET":
+        return render_template("task.html", manual=True, instructions=instructions, **context)
+    task = context["task"]
+    try:
+        done = engine().complete_task(task_id, by=person(), form_data={})
+    except (TaskAlreadyCompleted, TaskClaimedByOther, NotFound):
+        return _task_gone(task_id)
+    except CauceError as error:
+        flash(_(error.message), "error")
+        return render_template("task.html", manual=True, instructions=instructions,
+                               **context), 409
+    flash(_("Tarea «%(activity)s» marcada como hecha.", activity=task.activity_name), "success")
+    still_mine = [t for t in done.open_tasks if t.assignee == person().username]
     if still_mine:
         return redirect(url_for("tasks.task", task_id=still_mine[0].task_id))
     return redirect(url_for("inbox.inbox"))
@@ -219,3 +319,31 @@ def _prefill(schema: dict[str, Any], case_data: dict[str, Any], activity_id: str
         if key not in data and "default" in prop:
             data[key] = prop["default"]
     return data
+
+
+def file_size(size: int | None) -> str:
+    """Format a file size the Spanish way: "193 bytes", "1,2 KB", "3,4 MB"."""
+    if size is None:
+        return ""
+    if size < 1024:
+        return _("%(num)s bytes", num=size) if size != 1 else _("1 byte")
+    if size < 1024 * 1024:
+        return f"{numero(round(size / 1024, 1))} KB"
+    return f"{numero(round(size / (1024 * 1024), 1))} MB"
+
+
+@blueprint.app_template_filter("tamano")
+def _file_size_filter(size: int | None) -> str:
+    return file_size(size)
+
+
+@blueprint.app_context_processor
+def _start_menu() -> dict[str, Any]:
+    """Offer "Nueva solicitud" only to people who may start a case of some procedure."""
+
+    def may_start_cases() -> bool:
+        me = current_person()
+        return me is not None and bool(engine().startable_processes(me))
+
+    return {"may_start_cases": may_start_cases}
+

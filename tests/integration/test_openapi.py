@@ -228,7 +228,7 @@ class Walker:
         response = case.call_and_validate(checks=CHECKS)
         assert response.status_code == status, (method, path, who, response.text)
         self.seen.add((method, path, status))
-        return response.json()
+        return response.json() if response.content else None
 
 
 def test_every_documented_answer_happens_and_matches_the_document(served, monkeypatch):
@@ -319,6 +319,16 @@ def test_every_documented_answer_happens_and_matches_the_document(served, monkey
             assert call("GET", path, LEADER, 200, path_parameters={"case_ref": ref}) is not None
         call("GET", path, LEADER, 404, path_parameters={"case_ref": "CS-2026-9999"})
         call("GET", path, None, 401, path_parameters={"case_ref": number})
+    # The case list and following (tests/integration/test_case_list.py has the details).
+    listed = call("GET", "/api/cases", LEADER, 200, query={"per_page": 1, "state": "completed"})
+    assert [c["number"] for c in listed["cases"]] == [number]
+    call("GET", "/api/cases", LEADER, 400, query={"cursor": "forjado"})
+    call("GET", "/api/cases", None, 401)
+    for method in ("POST", "DELETE"):
+        path = "/api/cases/{case_ref}/follow"
+        call(method, path, LEADER, 200, path_parameters={"case_ref": number})
+        call(method, path, LEADER, 404, path_parameters={"case_ref": "CS-2026-9999"})
+        call(method, path, None, 401, path_parameters={"case_ref": number})
     documents = call("GET", "/api/cases/{case_ref}/documents", SOCIAL_WORKER, 200,
                      path_parameters={"case_ref": number})
     assert [d["sha256"] for d in documents] == [pdf["sha256"]]
@@ -333,6 +343,21 @@ def test_every_documented_answer_happens_and_matches_the_document(served, monkey
         call("GET", path, None, 401, path_parameters=parameters, query=query)
     call("GET", "/api/org/units/{code}", LEADER, 404, path_parameters={"code": "9.9.9"})
     call("GET", "/api/indicators", LEADER, 400, query={"unit": "a\x00b"})
+
+    # Sign-in throttling, password change and logout (they end sessions: last).
+    for _ in range(5):
+        call("POST", "/api/login", None, 401, body={"username": "intruso", "password": "no"})
+    call("POST", "/api/login", None, 429, body={"username": "intruso", "password": "no"})
+    change = {"current_password": DEMO_PASSWORD, "new_password": "otra-clave-larga-2026"}
+    call("POST", "/api/password", None, 401, body=change)
+    call("POST", "/api/password", OTHER_LEADER, 400, body={**change, "new_password": "corta"})
+    call("POST", "/api/password", OTHER_LEADER, 200, body=change)
+    for _ in range(5):
+        call("POST", "/api/password", OTHER_LEADER, 400, body=change)  # no longer the current
+    call("POST", "/api/password", OTHER_LEADER, 429, body=change)
+    call("POST", "/api/logout", None, 401)
+    call("POST", "/api/logout", OTHER_LEADER, 204)
+    call("GET", "/api/me", OTHER_LEADER, 401)
 
     document = openapi_document()
     documented = {(method.upper(), path, int(status))

@@ -1,0 +1,117 @@
+"""The task form as a person sees it: fields that become required show it as the person fills
+the form, the error summary takes focus and leads to each field, a Spanish file picker, and the
+form kept with a clear message when someone else takes the task meanwhile (desktop and 390 px)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import COORDINATOR, LEADER, SOCIAL_WORKER, sign_in
+from tests.conftest import CaseWalker
+
+pytestmark = pytest.mark.browser
+
+PEOPLE = {"coordinador_th": [COORDINATOR], "lider_seguridad": [LEADER, "pablo.reyes"],
+          "trabajador_social": [SOCIAL_WORKER]}
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+def screenshot(page: Page, name: str, tmp_path: Path) -> Path:
+    """Save a full-page PNG (to CAUCE_SCREENSHOTS when set, to look at)."""
+    folder = Path(os.environ.get("CAUCE_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _mark_of(page: Page, key: str):
+    return page.locator(f'[data-field="{key}"] .req-mark').first
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_field_becomes_required_as_the_person_fills_the_form_and_errors_lead_to_it(
+        new_page, width, tmp_path):
+    page = new_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, COORDINATOR)
+    page.goto("/casos/nuevo/social_case")
+    relationship = page.locator("#f-requester_relationship")
+    expect(_mark_of(page, "requester_relationship")).to_be_hidden()
+    expect(relationship).not_to_have_attribute("aria-required", "true")
+
+    page.get_by_label("La institución (autoridades o compañeros de trabajo)").check()
+    expect(_mark_of(page, "requester_relationship")).to_be_visible()
+    expect(relationship).to_have_attribute("aria-required", "true")
+    page.get_by_label("El propio servidor legislativo").check()
+    expect(_mark_of(page, "requester_relationship")).to_be_hidden()
+    page.get_by_label("Un familiar del servidor").check()
+
+    page.locator("#f-beneficiary_id_number").fill("12345")
+    page.get_by_role("button", name=re.compile("Registrar|Iniciar|Enviar|Crear")).last.click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("link", name="Relación con el servidor")).to_be_visible()
+    expect(summary).to_contain_text("Debe tener 10 dígitos")
+    expect(_mark_of(page, "requester_relationship")).to_be_visible()
+    screenshot(page, f"task-form-errors-{width}", tmp_path)
+    # The form fits the window (the top navigation at phone width is issue 10, item 7).
+    right = page.evaluate("document.querySelector('main form').getBoundingClientRect().right")
+    assert right <= width
+
+    summary.get_by_role("link", name="Relación con el servidor").click()
+    expect(relationship).to_be_focused()
+
+
+def test_the_file_picker_speaks_spanish_and_names_the_chosen_file(new_page, tmp_path):
+    page = new_page()
+    sign_in(page, COORDINATOR)
+    page.goto("/casos/nuevo/social_case")
+    picker = page.locator(".file-pick")
+    expect(picker).to_contain_text("Elegir archivo")
+    expect(picker).to_contain_text("Ningún archivo elegido")
+    document = tmp_path / "solicitud.pdf"
+    document.write_bytes(PDF)
+    page.locator("#f-attachments").set_input_files(str(document))
+    expect(picker.locator(".file-names")).to_have_text("solicitud.pdf")
+
+
+def test_the_social_worker_picker_is_marked_required_after_yes_it_proceeds(
+        new_page, live_server, tmp_path):
+    walker = CaseWalker(live_server.engine, PEOPLE)
+    walker.start()
+    task = walker.task("reasignar_solicitud")
+    page = new_page()
+    sign_in(page, LEADER)
+    page.goto(f"/tareas/{task.task_id}")
+    expect(page.get_by_text("Al completar esta tarea quedará a su nombre")).to_be_visible()
+    page.get_by_label("Sí, procede").check()
+    expect(page.locator('[data-field="social_worker"]')).to_be_visible()
+    expect(_mark_of(page, "social_worker")).to_be_visible()
+    expect(page.locator("#f-social_worker")).to_have_attribute("aria-required", "true")
+    screenshot(page, "task-conditional-social-worker", tmp_path)
+
+
+def test_someone_else_claiming_the_task_keeps_what_i_typed_and_says_who(
+        new_page, live_server, tmp_path):
+    walker = CaseWalker(live_server.engine, PEOPLE)
+    walker.start()
+    task = walker.task("reasignar_solicitud")
+    page = new_page()
+    page.set_viewport_size({"width": 390, "height": 860})
+    sign_in(page, LEADER)
+    page.goto(f"/tareas/{task.task_id}")
+    page.locator("#f-assessment").fill("Mi análisis, escrito con cuidado")
+    live_server.engine.claim(task.task_id, by="pablo.reyes")
+    page.get_by_role("button", name="Completar").click()
+
+    expect(page.locator("#task-fate")).to_contain_text("Pablo Reyes tomó esta tarea")
+    expect(page.locator("#f-assessment")).to_have_value("Mi análisis, escrito con cuidado")
+    expect(page.get_by_role("button", name="Guardar como borrador")).to_be_visible()
+    expect(page.get_by_role("link", name="Volver a la bandeja")).to_be_visible()
+    screenshot(page, "task-claimed-meanwhile-390", tmp_path)

@@ -1,0 +1,174 @@
+"""The auditor's workbench: a case's replay on its diagram, its proof, and the access log.
+
+Every read of a confidential case by someone outside its lanes is logged by the engine
+(``Engine.record_access``); this module only tells it, after a page or API answer went out
+successfully, which case was read and how.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from flask import Blueprint, abort, g, jsonify, render_template, request
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from engine import NotFound, PermissionDenied
+
+from . import engine
+from .auth import person
+from .engine_messages import N_
+from .formats import fecha, fecha_hora
+
+blueprint = Blueprint("audit", __name__)
+
+ACCESS_LABELS = {"case": N_("Página del caso"), "history": N_("Historial"),
+                 "document": N_("Documento"), "report": N_("Informe"),
+                 "replay": N_("Reproducción"), "api": N_("API")}
+STEP_LABELS = {
+    "case_started": N_("Inició el caso"), "task_completed": N_("Completó la tarea"),
+    "task_claimed": N_("Tomó la tarea"), "task_released": N_("Liberó la tarea"),
+    "timer_fired": N_("Se cumplió un plazo"),
+    "deadline_passed": N_("Plazo vencido: caso marcado y escalado"),
+    "case_completed": N_("Caso cerrado"), "effect_applied": N_("Registro aplicado"),
+}
+# Which successful reads go to the access log: endpoint -> (what, the view argument naming
+# the case). Diagrams are left out: the BPMN is the procedure's, not the case's.
+LOGGED_READS = {
+    "cases.case": ("case", "number"),
+    "cases.report": ("report", "number"),
+    "cases.report_pdf": ("report", "number"),
+    "audit.replay_steps": ("replay", "number"),
+    "api.case": ("api", "case_ref"),
+    "api.history": ("history", "case_ref"),
+    "api.case_documents": ("api", "case_ref"),
+}
+
+
+@blueprint.after_app_request
+def _log_confidential_read(response: Response) -> Response:
+    endpoint = request.endpoint
+    if request.method != "GET" or response.status_code != 200 or not endpoint:
+        return response
+    reader = g.get("api_person") or g.get("person")
+    args = request.view_args or {}
+    if reader is None:
+        return response
+    if endpoint == "documents.download":
+        engine().record_document_access(str(args.get("sha256", "")), by=reader)
+    elif endpoint in LOGGED_READS:
+        what, argument = LOGGED_READS[endpoint]
+        try:
+            engine().record_access(str(args[argument]), by=reader, what=what,
+                                   detail=request.path[:300])
+        except NotFound:
+            pass  # nothing of the case was shown
+    return response
+
+
+@blueprint.app_context_processor
+def _auditor_context() -> dict[str, bool]:
+    reader = g.get("person")
+    if reader is None:
+        return {"auditor_nav": False, "reads_only": False}
+    # reads_only: pages show an auditor no way to act (the engine would refuse it anyway).
+    return {"auditor_nav": bool(engine().audited_processes(reader)),
+            "reads_only": engine().reads_only(reader)}
+
+
+def _case_or_404(number: str) -> Any:
+    try:
+        return engine().case(number, by=person())
+    except NotFound:
+        abort(404)
+
+
+@blueprint.route("/auditoria/casos/<number>")
+def replay(number: str) -> Any:
+    """Show a case's replay: timeline, step slider, diagram, and the Verificar button."""
+    return _replay_page(number)
+
+
+def _replay_page(number: str, proof: Any = None, status: int = 200) -> Any:
+    eng = engine()
+    view = _case_or_404(number)
+    return render_template(
+        "audit_replay.html", case=view, proof=proof,
+        verifications=eng.case_verifications(view.id, by=person()),
+        auditor=bool(eng.audited_processes(person()))), status
+
+
+@blueprint.route("/auditoria/casos/<number>/pasos.json")
+def replay_steps(number: str) -> Response:
+    """Return every step of the case for the replay page's script (one request)."""
+    try:
+        found = engine().case_replay(number, by=person())
+    except NotFound:
+        abort(404)
+    steps = [_step_json(step) for step in found.steps]
+    return jsonify({"case": found.case_number, "process": found.process_id,
+                    "version": found.version_hash, "steps": steps})
+
+
+@blueprint.route("/auditoria/casos/<number>/verificar", methods=["POST"])
+def verify(number: str) -> Any:
+    """Re-execute the case and check its chain now; store and show the outcome."""
+    try:
+        proof = engine().verify_case(number, by=person())
+    except NotFound:
+        abort(404)
+    return _replay_page(number, proof)
+
+
+def _step_json(step: Any) -> dict[str, Any]:
+    """Return one step as the page's script reads it (Ecuador's time, dd/mm/yyyy hh:mm)."""
+    deadline = None
+    if step.deadline is not None:
+        deadline = {"limit": step.deadline.limit, "elapsed": step.deadline.elapsed,
+                    "left": step.deadline.left, "overdue": step.deadline.overdue,
+                    "due": fecha(step.deadline.due_at)}
+    return {
+        "seq": step.seq, "at": step.at.isoformat(), "when": fecha_hora(step.at),
+        "type": step.event_type, "label": _(STEP_LABELS.get(step.event_type, step.event_type)),
+        "actor": step.actor, "actor_name": step.actor_name, "role": step.role,
+        "role_name": step.role_name, "activity": step.activity_id,
+        "activity_name": step.activity_name, "submitted": step.submitted,
+        "changes": [{"key": c.key, "kind": c.kind, "before": c.before, "after": c.after}
+                    for c in step.changes],
+        "documents": [{"sha256": d.sha256, "filename": d.filename, "size": d.size}
+                      for d in step.documents],
+        "done": list(step.done), "active": list(step.active), "taken": list(step.taken),
+        "counts": dict(step.counts), "deadline": deadline,
+    }
+
+
+def _day(text: str | None) -> date | None:
+    text = (text or "").strip()
+    for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+@blueprint.route("/auditoria/accesos")
+def accesses() -> str:
+    """List the recorded reads of confidential cases, with filters, and check the chain."""
+    eng = engine()
+    me = person()
+    args = request.args
+    what = args.get("what") if args.get("what") in ACCESS_LABELS else None
+    try:
+        entries = eng.list_accesses(
+            me, username=args.get("username") or None, case_number=args.get("case") or None,
+            process_id=args.get("process") or None, what=what,
+            day_from=_day(args.get("from")), day_to=_day(args.get("to")))
+        check = eng.check_access_log(me)
+    except PermissionDenied:
+        abort(404)
+    audited = set(eng.audited_processes(me))
+    processes = [d for d in eng.processes() if d.process_id in audited]
+    return render_template("audit_access.html", entries=entries, check=check, args=args,
+                           processes=processes, labels=ACCESS_LABELS)
