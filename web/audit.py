@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import Blueprint, abort, g, jsonify, render_template, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -18,8 +19,11 @@ from engine import NotFound, PermissionDenied
 
 from . import engine
 from .auth import person
+from .casedata import describe
 from .engine_messages import N_
 from .formats import fecha, fecha_hora
+from .formview import FormLabels
+from .tasks import person_name
 
 blueprint = Blueprint("audit", __name__)
 
@@ -106,9 +110,37 @@ def replay_steps(number: str) -> Response:
         found = engine().case_replay(number, by=person())
     except NotFound:
         abort(404)
-    steps = [_step_json(step) for step in found.steps]
+    reader = _DataReader(engine().definition_by_hash(found.version_hash), str(get_locale()))
+    steps = [_step_json(step, reader) for step in found.steps]
     return jsonify({"case": found.case_number, "process": found.process_id,
                     "version": found.version_hash, "steps": steps})
+
+
+class _DataReader:
+    """Label a step's values from the procedure's forms and write them as the case page does."""
+
+    def __init__(self, definition: Any, language: str):
+        self.definition, self.language = definition, language
+        # Form fields first, then the procedure's labelled computed values (as describe does).
+        self.labels: dict[str, str] = {}
+        for form in definition.forms.values():
+            titles = FormLabels(form.schema, form.ui, language)
+            for key, prop in form.properties().items():
+                self.labels.setdefault(key, titles.field_title(key, prop))
+        for key, text in definition.data_labels().items():
+            self.labels.setdefault(key, text.get(language) or text["es"])
+
+    def item(self, key: str, value: Any) -> tuple[str, str] | None:
+        """Return (label, text) of one value, or None for working variables people need not read."""
+        found = describe(self.definition, {key: value}, self.language, person_name)
+        if not found:
+            return None
+        item = found[0]
+        return item.label, item.text or "; ".join(item.rows) or str(item.value)
+
+    def label(self, key: str) -> str:
+        """Return a key's label whatever its value (changes may remove it)."""
+        return self.labels.get(key, key)
 
 
 @blueprint.route("/auditoria/casos/<number>/verificar", methods=["POST"])
@@ -121,7 +153,7 @@ def verify(number: str) -> Any:
     return _replay_page(number, proof)
 
 
-def _step_json(step: Any) -> dict[str, Any]:
+def _step_json(step: Any, reader: _DataReader) -> dict[str, Any]:
     """Return one step as the page's script reads it (Ecuador's time, dd/mm/yyyy hh:mm)."""
     deadline = None
     if step.deadline is not None:
@@ -134,13 +166,27 @@ def _step_json(step: Any) -> dict[str, Any]:
         "actor": step.actor, "actor_name": step.actor_name, "role": step.role,
         "role_name": step.role_name, "activity": step.activity_id,
         "activity_name": step.activity_name, "submitted": step.submitted,
-        "changes": [{"key": c.key, "kind": c.kind, "before": c.before, "after": c.after}
+        "submitted_text": [
+            {"key": key, "label": shown[0], "text": shown[1]}
+            for key, shown in ((k, reader.item(k, v)) for k, v in (step.submitted or {}).items())
+            if shown is not None],
+        "changes": [{"key": c.key, "kind": c.kind, "before": c.before, "after": c.after,
+                     "label": reader.label(c.key),
+                     "before_text": _value_text(reader, c.key, c.before),
+                     "after_text": _value_text(reader, c.key, c.after)}
                     for c in step.changes],
         "documents": [{"sha256": d.sha256, "filename": d.filename, "size": d.size}
                       for d in step.documents],
         "done": list(step.done), "active": list(step.active), "taken": list(step.taken),
         "counts": dict(step.counts), "deadline": deadline,
     }
+
+
+def _value_text(reader: _DataReader, key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    shown = reader.item(key, value)
+    return shown[1] if shown is not None else None
 
 
 def _day(text: str | None) -> date | None:

@@ -125,12 +125,15 @@
         : t("deadline-text", { elapsed: d.elapsed, limit: d.limit, left: d.left, due: d.due });
       box.appendChild(el("p", "step-deadline" + (d.overdue ? " overdue" : ""), text));
     }
-    if (step.submitted && Object.keys(step.submitted).length) {
+    if (step.submitted_text && step.submitted_text.length) {
+      // Labels and values as the case page writes them (from the procedure's forms).
       var sent = section(t("submitted"));
       var list = el("dl", "step-data");
-      Object.keys(step.submitted).sort().forEach(function (key) {
-        list.appendChild(el("dt", null, key));
-        list.appendChild(el("dd", null, shown(step.submitted[key])));
+      step.submitted_text.forEach(function (item) {
+        var term = el("dt", null, item.label);
+        term.setAttribute("data-key", item.key);
+        list.appendChild(term);
+        list.appendChild(el("dd", null, item.text));
       });
       sent.appendChild(list);
     }
@@ -142,16 +145,16 @@
       step.changes.forEach(function (change) {
         var li = el("li", "change-" + change.kind);
         li.setAttribute("data-key", change.key);
-        li.appendChild(el("strong", null, change.key));
+        li.appendChild(el("strong", null, change.label || change.key));
         li.appendChild(el("span", "change-kind", " " + t(change.kind) + ": "));
         if (change.kind === "changed") {
-          li.appendChild(el("del", null, shown(change.before)));
+          li.appendChild(el("del", null, change.before_text || shown(change.before)));
           li.appendChild(document.createTextNode(" → "));
-          li.appendChild(el("ins", null, shown(change.after)));
+          li.appendChild(el("ins", null, change.after_text || shown(change.after)));
         } else if (change.kind === "added") {
-          li.appendChild(el("ins", null, shown(change.after)));
+          li.appendChild(el("ins", null, change.after_text || shown(change.after)));
         } else {
-          li.appendChild(el("del", null, shown(change.before)));
+          li.appendChild(el("del", null, change.before_text || shown(change.before)));
         }
         ul.appendChild(li);
       });
