@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from argon2 import PasswordHasher  # noqa: E402
+from http_bench import ACTORS, PATH  # noqa: E402  (the same walk through the social case)
 
 from engine import Engine, ProcessLibrary  # noqa: E402
 from engine.clock import local_date, utc_now  # noqa: E402
@@ -44,11 +45,6 @@ from tests.conftest import form_for  # noqa: E402
 
 PASSWORD = "bench-throughput"
 PROCESS = "social_case"
-PATH = ["recibir_solicitud", "reasignar_solicitud", "analizar_solicitud", "realizar_entrevista",
-        "emitir_diagnostico", "validar_informe", "remitir_informe", "solicitar_apoyo",
-        "generar_respuesta", "generar_expediente", "archivar_expediente"]
-ACTORS = {"coordinador_th": "lucia.andrade", "lider_seguridad": "ana.guaman",
-          "trabajador_social": "sofia.naranjo"}
 TARGET = 300
 
 

@@ -580,8 +580,7 @@ class Engine:
         with self._reader() as session:
             case = self._visible_case(session, case_ref, person)
             definition = self._definition(case.version_id)
-            rows = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case.id)
-                                   .order_by(CaseEventRow.seq)).all()
+            rows = _case_events(session, case.id)
             return [_audit_entry(row, definition) for row in rows]
 
     # -- finding and following cases (engine/case_search.py) -------------------------------
@@ -656,8 +655,7 @@ class Engine:
         with self._reader() as session:
             case = session.get_one(CaseRow, case_id)
             definition = self._definition(case.version_id)
-            rows = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case.id)
-                                   .order_by(CaseEventRow.seq)).all()
+            rows = _case_events(session, case.id)
             broken = audit.first_broken_link(case.id, rows)
             stored_state, stored_fingerprint = case.state, case.fingerprint
         steps, workflow, snap = [], None, None
@@ -979,8 +977,7 @@ class Engine:
         with self._reader() as session:
             case = self._visible_case(session, case_ref, person)
             definition = self._definition(case.version_id)
-            rows = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case.id)
-                                   .order_by(CaseEventRow.seq)).all()
+            rows = _case_events(session, case.id)
             actors = {row.actor_id for row in rows if row.actor_id is not None}
             names = dict(session.execute(select(PersonRow.username, PersonRow.full_name)
                                          .where(PersonRow.id.in_(sorted(actors)))).all())
@@ -1511,6 +1508,12 @@ def _values_at(data: Any, path: tuple[str, ...], where: str = "") -> Iterator[tu
             yield from _values_at(item, rest, f"{where}/{index}")
     elif isinstance(data, Mapping) and step in data:
         yield from _values_at(data[step], rest, f"{where}/{step}" if where else step)
+
+
+def _case_events(session: Session, case_id: int) -> list[CaseEventRow]:
+    """Return a case's log, oldest first."""
+    return list(session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case_id)
+                                .order_by(CaseEventRow.seq)).all())
 
 
 def _check_task_id(task_id: str) -> None:
