@@ -7,6 +7,7 @@ successfully, which case was read and how.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from engine import NotFound, PermissionDenied
 from . import engine
 from .auth import person
 from .casedata import describe
+from .cases import case_or_404
 from .engine_messages import N_
 from .formats import fecha, fecha_hora
 from .formview import FormLabels
@@ -81,13 +83,6 @@ def _auditor_context() -> dict[str, bool]:
             "reads_only": engine().reads_only(reader)}
 
 
-def _case_or_404(number: str) -> Any:
-    try:
-        return engine().case(number, by=person())
-    except NotFound:
-        abort(404)
-
-
 @blueprint.route("/auditoria/casos/<number>")
 def replay(number: str) -> Any:
     """Show a case's replay: timeline, step slider, diagram, and the Verificar button."""
@@ -96,7 +91,7 @@ def replay(number: str) -> Any:
 
 def _replay_page(number: str, proof: Any = None, status: int = 200) -> Any:
     eng = engine()
-    view = _case_or_404(number)
+    view = case_or_404(number)
     return render_template(
         "audit_replay.html", case=view, proof=proof,
         verifications=eng.case_verifications(view.id, by=person()),
@@ -130,13 +125,10 @@ class _DataReader:
         for key, text in definition.data_labels().items():
             self.labels.setdefault(key, text.get(language) or text["es"])
 
-    def item(self, key: str, value: Any) -> tuple[str, str] | None:
-        """Return (label, text) of one value, or None for working variables people need not read."""
-        found = describe(self.definition, {key: value}, self.language, person_name)
-        if not found:
-            return None
-        item = found[0]
-        return item.label, item.text or "; ".join(item.rows) or str(item.value)
+    def items(self, data: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+        """Return key -> (label, text) of the values people read (working variables left out)."""
+        return {item.key: (item.label, item.text or "; ".join(item.rows) or str(item.value))
+                for item in describe(self.definition, data, self.language, person_name)}
 
     def label(self, key: str) -> str:
         """Return a key's label whatever its value (changes may remove it)."""
@@ -155,6 +147,9 @@ def verify(number: str) -> Any:
 
 def _step_json(step: Any, reader: _DataReader) -> dict[str, Any]:
     """Return one step as the page's script reads it (Ecuador's time, dd/mm/yyyy hh:mm)."""
+    submitted = reader.items(step.submitted or {})
+    before = reader.items({c.key: c.before for c in step.changes if c.before is not None})
+    after = reader.items({c.key: c.after for c in step.changes if c.after is not None})
     deadline = None
     if step.deadline is not None:
         deadline = {"limit": step.deadline.limit, "elapsed": step.deadline.elapsed,
@@ -166,27 +161,18 @@ def _step_json(step: Any, reader: _DataReader) -> dict[str, Any]:
         "actor": step.actor, "actor_name": step.actor_name, "role": step.role,
         "role_name": step.role_name, "activity": step.activity_id,
         "activity_name": step.activity_name, "submitted": step.submitted,
-        "submitted_text": [
-            {"key": key, "label": shown[0], "text": shown[1]}
-            for key, shown in ((k, reader.item(k, v)) for k, v in (step.submitted or {}).items())
-            if shown is not None],
+        "submitted_text": [{"key": key, "label": label, "text": text}
+                           for key, (label, text) in submitted.items()],
         "changes": [{"key": c.key, "kind": c.kind, "before": c.before, "after": c.after,
                      "label": reader.label(c.key),
-                     "before_text": _value_text(reader, c.key, c.before),
-                     "after_text": _value_text(reader, c.key, c.after)}
+                     "before_text": before.get(c.key, (None, None))[1],
+                     "after_text": after.get(c.key, (None, None))[1]}
                     for c in step.changes],
         "documents": [{"sha256": d.sha256, "filename": d.filename, "size": d.size}
                       for d in step.documents],
         "done": list(step.done), "active": list(step.active), "taken": list(step.taken),
         "counts": dict(step.counts), "deadline": deadline,
     }
-
-
-def _value_text(reader: _DataReader, key: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    shown = reader.item(key, value)
-    return shown[1] if shown is not None else None
 
 
 def _day(text: str | None) -> date | None:

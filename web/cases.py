@@ -102,7 +102,8 @@ def new_case(process_id: str) -> Any:
     return redirect(url_for("cases.case", number=case.number))
 
 
-def _case_or_404(number: str) -> Any:
+def case_or_404(number: str) -> Any:
+    """Return the case this person may see, or answer 404 (never 403: see README)."""
     try:
         return engine().case(number, by=person())
     except NotFound:
@@ -114,7 +115,7 @@ def case(number: str) -> str:
     """Show a case: state, timeline, documents, open tasks and the diagram."""
     me = person()
     eng = engine()
-    view = _case_or_404(number)
+    view = case_or_404(number)
     following = eng.case_seen(view.id, by=me)  # opening the page marks a followed case seen
     definition = eng.library.find(view.process_id)
     history = eng.history(view.id, by=me)
@@ -154,7 +155,7 @@ def _names(history: list[Any]) -> dict[str, str]:
 @blueprint.route("/casos/<number>/diagrama.bpmn")
 def diagram(number: str) -> Response:
     """Return the BPMN of the version the case runs on (for the diagram viewer)."""
-    view = _case_or_404(number)
+    view = case_or_404(number)
     full = engine().definition_by_hash(view.version_hash)
     main = next(name for name in full.bundle if name.endswith(".bpmn")
                 and f'id="{view.process_id}"' in full.bundle[name])
@@ -165,7 +166,7 @@ def diagram(number: str) -> Response:
 
 def _social_report(number: str) -> tuple[Any, Any, dict[str, str]]:
     """Return a social case, its technical report (404 before activity 5) and who acted."""
-    view = _case_or_404(number)
+    view = case_or_404(number)
     history = engine().history(view.id, by=person())
     found = social_report(view, history)
     if found is None:

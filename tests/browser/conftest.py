@@ -8,6 +8,7 @@ and are skipped, saying why, when it is not there.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -181,3 +182,12 @@ def sign_in(page: Any, username: str, password: str = DEMO_PASSWORD) -> None:
     page.get_by_role("button", name="Ingresar").click()
     expect(page).to_have_url(re.compile(r"/bandeja"))
     expect(page.get_by_role("heading", name="Bandeja de tareas", level=1)).to_be_visible()
+
+
+def screenshot(page: Any, name: str, tmp_path: Path) -> Path:
+    """Save a full-page PNG (to CAUCE_SCREENSHOTS when set, to look at)."""
+    folder = Path(os.environ.get("CAUCE_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

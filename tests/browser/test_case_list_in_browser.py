@@ -3,14 +3,19 @@ following a case and seeing its news on the home page; the list at phone width (
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import COORDINATOR, LEADER, SOCIAL_WORKER, recent_day, sign_in
+from tests.browser.conftest import (
+    COORDINATOR,
+    LEADER,
+    SOCIAL_WORKER,
+    recent_day,
+    screenshot,
+    sign_in,
+)
 from tests.conftest import CaseWalker
 
 pytestmark = pytest.mark.browser
@@ -37,15 +42,6 @@ def cases(live_server):
     walker.start(requester_name="Marco Tipán", request_date=recent_day().isoformat())
     open_case = walker.do("reasignar_solicitud")
     return {"closed": closed, "open": open_case, "walker": walker}
-
-
-def screenshot(page: Page, name: str, tmp_path: Path) -> Path:
-    """Save a full-page PNG (to CAUCE_SCREENSHOTS when set, to look at)."""
-    folder = Path(os.environ.get("CAUCE_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 def no_sideways_scroll(page: Page) -> None:

@@ -4,14 +4,19 @@ the page at phone width (390 px)."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import COORDINATOR, LEADER, SOCIAL_WORKER, recent_day, sign_in
+from tests.browser.conftest import (
+    COORDINATOR,
+    LEADER,
+    SOCIAL_WORKER,
+    recent_day,
+    screenshot,
+    sign_in,
+)
 from tests.conftest import CaseWalker
 
 pytestmark = pytest.mark.browser
@@ -37,15 +42,6 @@ def closed(live_server):
     case = walker.do("archivar_expediente")
     assert case.status == "completed", walker.open_activities()
     return case
-
-
-def screenshot(page: Page, name: str, tmp_path: Path) -> Path:
-    """Save a full-page PNG (to CAUCE_SCREENSHOTS when set, to look at)."""
-    folder = Path(os.environ.get("CAUCE_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 def open_replay(page: Page, number: str) -> None:

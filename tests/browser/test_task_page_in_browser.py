@@ -4,14 +4,12 @@ form kept with a clear message when someone else takes the task meanwhile (deskt
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import COORDINATOR, LEADER, SOCIAL_WORKER, sign_in
+from tests.browser.conftest import COORDINATOR, LEADER, SOCIAL_WORKER, screenshot, sign_in
 from tests.conftest import CaseWalker
 
 pytestmark = pytest.mark.browser
@@ -19,15 +17,6 @@ pytestmark = pytest.mark.browser
 PEOPLE = {"coordinador_th": [COORDINATOR], "lider_seguridad": [LEADER, "pablo.reyes"],
           "trabajador_social": [SOCIAL_WORKER]}
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-
-
-def screenshot(page: Page, name: str, tmp_path: Path) -> Path:
-    """Save a full-page PNG (to CAUCE_SCREENSHOTS when set, to look at)."""
-    folder = Path(os.environ.get("CAUCE_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 def _mark_of(page: Page, key: str):
