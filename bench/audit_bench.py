@@ -13,7 +13,6 @@ linearly (verification is one independent replay per case) and labelled so.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -24,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from argon2 import PasswordHasher  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from engine import Engine, ProcessLibrary, audit  # noqa: E402
+from bench.support import arguments, fresh_engine  # noqa: E402
+from engine import Engine, audit  # noqa: E402
 from engine.anchoring import CheckpointLog  # noqa: E402
 from engine.demo import seed_demo_people  # noqa: E402
 from engine.store import Base  # noqa: E402
@@ -101,18 +100,11 @@ def _copy(engine: Engine, templates: list[int], total: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=2000)
-    parser.add_argument("--database", default=None, help="URL (default: a temp SQLite file)")
-    args = parser.parse_args()
+    args = arguments(__doc__, cases=2000)
     work = Path(tempfile.mkdtemp(prefix="cauce-audit-bench-"))
     url = args.database or f"sqlite:///{work / 'bench.db'}"
-    library = ProcessLibrary.load_directory(ROOT / "bpmn", ROOT / "forms")
     clock = Clock()
-    engine = Engine(url, library, clock=clock, documents_dir=work / "documents",
-                    password_hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    engine.drop_schema()
-    engine.create_schema()
+    engine = fresh_engine(url, work / "documents", clock)
 
     started = time.perf_counter()
     templates = _templates(engine, clock)

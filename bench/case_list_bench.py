@@ -13,7 +13,6 @@ JSON object with p50/p95 milliseconds per scenario.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import statistics
@@ -27,18 +26,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from argon2 import PasswordHasher  # noqa: E402
-from sqlalchemy import insert, text  # noqa: E402
 
-from engine import CaseFilters, Engine, ProcessLibrary  # noqa: E402
+from bench.support import arguments, bulk_write, fresh_engine  # noqa: E402
+from engine import CaseFilters, Engine  # noqa: E402
 from engine.assignment import role_key  # noqa: E402
 from engine.demo import seed_demo_people  # noqa: E402
-from engine.store import CaseEventRow, CaseRow, OpenTaskRow, drop_schema  # noqa: E402
+from engine.store import CaseEventRow, CaseRow, OpenTaskRow  # noqa: E402
 
 START = datetime(2024, 1, 1, 15, tzinfo=UTC)
 NAMES = ["Rosa Chicaiza", "Marco Tipán", "Lucía Pérez", "Jorge Quishpe", "Ana Caiza",
          "Luis Toapanta", "María Guamán", "Pedro Andrango", "Carmen Yánez", "Diego Tituaña"]
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 HEAD_POSITION = "Director/a de Pruebas de Carga"
 
 
@@ -95,15 +92,8 @@ def populate(engine: Engine, cases: int, seed: int = 20260302) -> dict[str, Any]
                 activity_name=activity_name, lane=None, role="trabajador_social",
                 audience=offered, assignee_id=people["sofia.naranjo"].id if n % 4 == 0 else None,
                 form_id=None, created_at=started, due_at=started + timedelta(days=21)))
-    with engine.sql.begin() as connection:
-        for table, rows in ((CaseRow, case_rows), (CaseEventRow, event_rows),
-                            (OpenTaskRow, task_rows)):
-            for start in range(0, len(rows), 5000):
-                connection.execute(insert(table), rows[start:start + 5000])
-    # As autovacuum would have: statistics, and PostgreSQL's visibility map for index-only scans.
-    with engine.sql.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("VACUUM ANALYZE" if engine.sql.dialect.name == "postgresql"
-                                else "ANALYZE"))
+    bulk_write(engine, ((CaseRow, case_rows), (CaseEventRow, event_rows),
+                        (OpenTaskRow, task_rows)))
     return {"people": people, "head": head, "last_day": started.date()}
 
 
@@ -150,21 +140,12 @@ def measure(engine: Engine, setup: dict[str, Any], repeat: int) -> dict[str, dic
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database", help="a database URL (emptied first); default temp SQLite")
-    parser.add_argument("--cases", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=30)
-    args = parser.parse_args()
-    library = ProcessLibrary.load_directory(ROOT / "bpmn", ROOT / "forms")
+    args = arguments(__doc__, cases=100_000, repeat=30)
     with tempfile.TemporaryDirectory() as folder:
         url = args.database or f"sqlite:///{Path(folder) / 'bench.db'}"
-        engine = Engine(url, library, password_hasher=FAST_HASHER,
-                        documents_dir=Path(folder) / "documents",
-                        clock=lambda: datetime.combine(date(2027, 1, 4), datetime.min.time(),
+        engine = fresh_engine(url, Path(folder) / "documents",
+                              lambda: datetime.combine(date(2027, 1, 4), datetime.min.time(),
                                                        tzinfo=UTC))
-        drop_schema(engine.sql)
-        engine.create_schema()
         began = time.perf_counter()
         setup = populate(engine, args.cases)
         filled = time.perf_counter() - began

@@ -4,8 +4,15 @@ The engine is a library with no web imports; the Flask app and the CLI are thin 
 facade re-exported here.
 """
 
+from . import case_migration as _case_migration  # noqa: F401  (its tables are part of the schema)
 from . import catalogue as _catalogue  # noqa: F401  (its tables are part of the schema)
 from . import charter  # noqa: F401  (its tables are part of the schema)
+from . import disposal as _disposal  # noqa: F401  (its tables are part of the schema)
+from . import ldap_directory as _ldap_directory  # noqa: F401  (its table too)
+from . import outbox as _outbox  # noqa: F401  (its tables are part of the schema)
+from . import procedures as _procedures  # noqa: F401  (its tables are part of the schema)
+from . import signing as _signing  # noqa: F401  (its tables are part of the schema)
+from . import trial as _trial  # noqa: F401  (its tables are part of the schema)
 from .api import Engine, InboxFilters
 from .calendar import WorkingCalendar
 from .case_search import CaseFilters, InvalidCaseCursor
@@ -28,8 +35,13 @@ from .errors import (
     TaskClaimedByOther,
 )
 from .inbox import InvalidCursor
+from .ldap_directory import DirectoryUnavailable, LdapSettings
 from .library import ProcessDefinition, ProcessLibrary
 from .limits import ScriptLimits
+from .mailer import MailRound, SmtpSettings
+from .notifications import KINDS as NOTIFICATION_KINDS
+from .notifications import Recipient
+from .outbox import MailView, RetryPolicy
 from .sign_in import SignIn, ThrottlePolicy
 from .views import (
     AuditEntry,
@@ -57,4 +69,6 @@ __all__ = [
     "StaleCase", "ThrottlePolicy",
     "TaskAlreadyCompleted", "TaskClaimedByOther", "TaskDetail", "TaskView", "WorkingCalendar",
     "bound_now", "utc_now",
+    "MailRound", "MailView", "NOTIFICATION_KINDS", "Recipient", "RetryPolicy", "SmtpSettings",
+    "DirectoryUnavailable", "LdapSettings",
 ]

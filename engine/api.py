@@ -20,22 +20,43 @@ from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import (
+from . import (  # auditor's workbench (issue 9)
     access_log,
     anchoring,
     audit,
+    case_migration,
     case_search,
     compaction,
+    conformance,
+    discovery,
+    disposal,
+    heatmap,  # managers' dashboards (issue 11)
     incidents,
+    ldap_directory,
+    mailer,
+    notifications,
     operations,
+    outbox,
+    procedure_check,
+    procedure_diff,
+    procedures,
     replay_view,
+    retention,
+    review_loop,
     sign_in,
+    signing,
     state_migration,
+    timer_claims,
+    trial,
     verification,
     xes,
 )
+from . import alerts as manager_alerts  # managers' dashboards (issue 11)
 from . import backup as backups
+from . import charter_dashboard as charter_figures  # managers' dashboards (issue 11)
+from . import dossier as case_dossiers
 from . import inbox as inbox_query
+from . import indicators as social_indicators  # managers' dashboards (issue 11)
 from . import task_fate as task_fates
 from .assignment import offer_for
 from .calendar import WorkingCalendar
@@ -168,12 +189,18 @@ class Engine:
                 ).on_conflict_do_nothing(index_elements=["content_hash"]))
                 version_id = session.scalars(select(ProcessVersionRow.id).where(
                     ProcessVersionRow.content_hash == definition.version_hash)).one()
+                # Once an owner has published in the workshop, the database's version stays
+                # current across restarts; files only move a procedure that never left them.
                 session.execute(upsert(ProcessRow).values(
                     process_id=definition.process_id, current_version_id=version_id,
                 ).on_conflict_do_update(index_elements=["process_id"],
-                                        set_={"current_version_id": version_id}))
+                                        set_={"current_version_id": version_id},
+                                        where=ProcessRow.current_version_id.in_(
+                                            select(ProcessVersionRow.id).where(
+                                                ProcessVersionRow.source == "files"))))
                 self._definitions[version_id] = definition
                 self._current[definition.process_id] = version_id
+        procedures.sync_current(self)  # adopt versions published in the workshop
         return dict(self._current)
 
     # -- people -----------------------------------------------------------------------------
@@ -191,6 +218,29 @@ class Engine:
             return SignIn(self.directory.view(session, person), token, expires_at)
 
         return self._check_password(username, password, client, open_one)
+
+    def sign_in_with_directory(self, settings: ldap_directory.LdapSettings, username: str,
+                               password: str, *, client: str = "", kind: str = "web",
+                               lifetime: timedelta = timedelta(hours=8)) -> SignIn:
+        """Sign in through the institution's directory; local accounts keep their password.
+
+        See engine/ldap_directory.py for the order and for how positions follow the directory.
+        """
+        with self._reader() as session:
+            local = ldap_directory.signs_in_locally(session, username)
+        if local:
+            return self.sign_in(username, password, client=client, kind=kind, lifetime=lifetime)
+
+        def open_one(session: Session, person: PersonRow) -> SignIn:
+            token, expires_at = sign_in.open_session(session, person.id, kind=kind,
+                                                     now=self.sign_in_clock(), lifetime=lifetime)
+            return SignIn(self.directory.view(session, person), token, expires_at)
+
+        signed = ldap_directory.sign_in_with_directory(
+            self._writer, settings, self.directory, self.throttle, self.sign_in_clock,
+            username, password, client, open_one)
+        self.sessions.forget_person(signed.person.id)  # positions may have changed
+        return signed
 
     def session_person(self, token: str) -> PersonView:
         """Return the person of a live session, or raise NotFound (ended, expired, unknown)."""
@@ -326,7 +376,7 @@ class Engine:
         """Open a new case; with ``data``, also complete its first task with that form."""
         person = self._actor(by)
         version_id = self._current_version(process_id)
-        definition = self._definitions[version_id]
+        definition = self._definition(version_id)
         start_role = definition.lane_role(definition.start_lane).role if definition.start_lane \
             else None
         if start_role not in person.roles:
@@ -482,25 +532,21 @@ class Engine:
     def fire_due_timers(self, now: datetime | None = None) -> int:
         """Fire every timer that is due; return how many cases moved. Safe to run in parallel."""
         now = now or self.clock()
-        with self._reader() as session:
-            # SpiffWorkflow fires a timer once its moment is strictly past.
-            due = session.scalars(select(CaseRow.id).where(
-                CaseRow.status == "open", CaseRow.next_timer_at < now)
-                .order_by(CaseRow.next_timer_at)).all()
-        moved = 0
-        for case_id in due:
-            def fire(session: Session, case_id: int = case_id) -> bool:
-                return self._fire_case_timers(session, case_id, now)
+        moved, passed = 0, set[int]()
+        while True:
+            # One claimed case per transaction (engine/timer_claims.py: SKIP LOCKED).
+            def fire(session: Session) -> tuple[int | None, bool]:
+                case = timer_claims.claim_due_case(session, now, passed=passed)
+                return (None, False) if case is None else (
+                    case.id, self._fire_case_timers(session, case, now))
 
-            moved += self._transaction(fire)
-        return moved
+            case_id, fired = self._transaction(fire)
+            if case_id is None:
+                return moved
+            passed.add(case_id)
+            moved += fired
 
-    def _fire_case_timers(self, session: Session, case_id: int, now: datetime) -> bool:
-        case = session.scalars(select(CaseRow).where(CaseRow.id == case_id)
-                               .with_for_update()).one()
-        # Another worker may have fired it between our query and our lock.
-        if case.status != "open" or case.next_timer_at is None or case.next_timer_at >= now:
-            return False
+    def _fire_case_timers(self, session: Session, case: CaseRow, now: datetime) -> bool:
         definition = self._definition(case.version_id)
         with bound_now(now):
             workflow = self._workflow(definition, case)
@@ -696,7 +742,9 @@ class Engine:
         """Re-execute one logged event; ``ready``: the READY human tasks, if already known."""
         with bound_now(row.at):
             if row.event_type == "case_started":
-                workflow = self.runtime.start(definition)[0]
+                # A migrated case started on an older version (engine/case_migration.py).
+                workflow = self.runtime.start(
+                    case_migration.started_on(self, definition, row))[0]
                 # Cut the tree exactly when the case did: cases recorded before never were.
                 if (row.data or {}).get("compaction") == compaction.VERSION:
                     compaction.enable(workflow)
@@ -712,6 +760,8 @@ class Engine:
                 self.runtime.complete(workflow, candidates[0], dict((row.data or {})["form"]))
             elif row.event_type == "timer_fired":
                 self.runtime.fire_timers(workflow)
+            elif row.event_type == case_migration.EVENT:
+                return case_migration.replay(self, workflow, row)
         return workflow
 
     def inbox(self, by: Actor, *, filters: InboxFilters | None = None,
@@ -787,6 +837,11 @@ class Engine:
                 instructions=self.runtime.instructions(task) if task is not None else None,
             )
 
+    def returned_work(self, tasks: list[TaskView]) -> dict[str, review_loop.ReturnedWork]:
+        """Return, by task id, the given open tasks whose work a reviewer sent back, and why."""
+        with self._reader() as session:
+            return review_loop.returned_tasks(session, tasks, self.library.find)
+
     def task_fate(self, task_id: str, *, by: Actor) -> task_fates.TaskFate:
         """Say what became of a task: still open, taken by someone else, or completed."""
         person = self._actor(by)
@@ -845,9 +900,7 @@ class Engine:
 
     def verify_cases(self, *, progress: backups.Progress | None = None) -> backups.Verification:
         """Replay every case from its log and check its hash chain (after a restore)."""
-        with self._reader() as session:
-            ids = list(session.scalars(select(CaseRow.id).order_by(CaseRow.id)))
-        return backups.verify_cases(ids, self._replay_case, progress)
+        return backups.verify_cases(self._reader, self._replay_case, progress)
 
     # -- auditing: proofs, checkpoints, XES (engine/verification.py, anchoring.py, xes.py) ----
 
@@ -883,6 +936,145 @@ class Engine:
         self._current_version(process_id)  # NotFound for an unknown procedure
         return xes.export(self._reader, self._definition, target, process_id=process_id,
                           started_from=started_from, started_before=started_before)
+
+    # -- process mining (engine/conformance.py, engine/discovery.py) --------------------------
+
+    def conformance_report(self, process_id: str, *, by: Actor | None,
+                           started_from: datetime | None = None,
+                           started_before: datetime | None = None
+                           ) -> conformance.ConformanceReport:
+        """Replay a procedure's cases started in [from, before) on its BPMN (token replay).
+
+        ``by`` None is the operator at the server's command line.
+        """
+        self._current_version(process_id)  # NotFound for an unknown procedure
+        if by is not None and process_id not in self.audited_processes(by):
+            raise PermissionDenied("La conformidad de un procedimiento es solo para sus auditores")
+        return conformance.report(self._reader, self._definition, process_id=process_id,
+                                  started_from=started_from, started_before=started_before)
+
+    def discovered_map(self, process_id: str, *, by: Actor | None,
+                       started_from: datetime | None = None,
+                       started_before: datetime | None = None) -> discovery.FollowsGraph:
+        """Return the directly-follows graph of a procedure's cases started in [from, before)."""
+        self._current_version(process_id)
+        if by is not None and process_id not in self.audited_processes(by):
+            raise PermissionDenied("El mapa de un procedimiento es solo para sus auditores")
+        return discovery.directly_follows(self._reader, self._definition, process_id=process_id,
+                                          started_from=started_from,
+                                          started_before=started_before)
+
+    def retention_processes(self, by: Actor) -> list[str]:
+        """Return the procedures whose retention this person reads: as auditor or owner."""
+        person = self._actor(by)
+        return sorted(d.process_id for d in self.library.list()
+                      if person.roles & (_auditor_roles(d) | _owner_roles(d)))
+
+    def retention_report(self, *, by: Actor | None, soon_days: int = 90,
+                         process_id: str | None = None) -> retention.RetentionReport:
+        """Return the closed cases whose retention period has passed or ends within soon_days.
+
+        Auditors and owners of a procedure read it; ``by`` None is the server's command line.
+        """
+        allowed = ([d.process_id for d in self.library.list()] if by is None
+                   else self.retention_processes(by))
+        if by is not None and not allowed:
+            raise PermissionDenied("La conservación de expedientes es para auditores y "
+                                   "propietarios del procedimiento")
+        if process_id is not None:
+            self._current_version(process_id)
+            if process_id not in allowed:
+                raise PermissionDenied("No audita ni es propietario/a de ese procedimiento")
+            allowed = [process_id]
+
+        def case_data(version_id: int, state: bytes) -> dict[str, Any]:
+            return self.runtime.stored_data(self._definition(version_id), state)
+
+        return retention.report(self._reader, case_data, process_ids=allowed,
+                                today=local_date(self.clock()), soon_days=soon_days)
+
+    def dispose_cases(self, numbers: list[str], *, by: Actor,
+                      legal_basis: str) -> disposal.DisposalAct:
+        """Dispose of closed cases past retention in one acta (their procedure's owner only)."""
+        person = self._actor(by)
+        basis = (legal_basis or "").strip()
+        if len(basis) < 10:
+            raise FormInvalid([FieldError("legal_basis", "Escriba la base legal de la "
+                                                         "eliminación (al menos 10 caracteres)")])
+        if not numbers:
+            raise FormInvalid([FieldError("cases", "Seleccione al menos un caso para eliminar")])
+        today = local_date(self.clock())
+
+        def act(session: Session) -> disposal.DisposalAct:
+            cases = list(session.scalars(select(CaseRow).where(CaseRow.number.in_(numbers))
+                                         .order_by(CaseRow.id).with_for_update()))
+            missing = sorted(set(numbers) - {c.number for c in cases})
+            if missing:
+                raise NotFound(f"No existe el caso {missing[0]}")
+            done = disposal.disposed_numbers(session, [c.id for c in cases])
+            roles: set[str] = set()
+            role_names: dict[str, str] = {}
+            for case in cases:
+                definition = self._definition(case.version_id)
+                owners = _owner_roles(definition)
+                if not person.roles & owners:
+                    raise PermissionDenied(f"Solo el propietario del procedimiento puede "
+                                           f"eliminar el caso {case.number}")
+                roles |= person.roles & owners
+                if case.id in done:
+                    raise Conflict(f"El caso {case.number} ya fue eliminado por el acta "
+                                   f"{done[case.id]}")
+                if case.status != "completed":
+                    raise Conflict(f"El caso {case.number} no está cerrado: no se puede eliminar")
+                until = retention.keep_until(self.runtime.stored_data(definition, case.state))
+                if until is None or until >= today:
+                    raise Conflict(f"El caso {case.number} aún debe conservarse"
+                                   + (f" hasta el {until:%d/%m/%Y}" if until else ""))
+                role_names.update({r.role: r.role_name for t in (definition.responsibility,
+                                                                 *definition.extra_tables)
+                                   for r in t.oversight.values()})
+            after = session.info["after_commit"]
+
+            def delete_file(sha256: str) -> None:
+                after.append(lambda: self.documents.path(sha256).unlink(missing_ok=True))
+
+            return disposal.dispose(
+                session, cases, at=self.clock(), by_username=person.username,
+                by_name=person.full_name,
+                by_role=", ".join(sorted(role_names.get(r, r) for r in roles)),
+                legal_basis=basis, final_state=self.runtime.dump_final({}),
+                delete_file=delete_file)
+
+        return self._transaction(act)
+
+    def disposal_act(self, number: str, *, by: Actor) -> disposal.DisposalAct:
+        """Return an acta de eliminación (for the auditors and owners of its procedures)."""
+        allowed = set(self.retention_processes(by))
+        with self._reader() as session:
+            row = session.scalars(select(disposal.DisposalActRow)
+                                  .where(disposal.DisposalActRow.number == number)).first()
+            if row is None:
+                raise NotFound(f"No existe el acta {number}")
+            found = disposal.to_view(row)
+        if not any(t.process_id in allowed for t in found.tombstones):
+            raise PermissionDenied("El acta es para auditores y propietarios del procedimiento")
+        return found
+
+    def disposal_acts(self, *, by: Actor) -> list[disposal.DisposalAct]:
+        """Return the actas this person may read, newest first."""
+        allowed = set(self.retention_processes(by))
+        with self._reader() as session:
+            rows = session.scalars(select(disposal.DisposalActRow)
+                                   .order_by(disposal.DisposalActRow.seq.desc())).all()
+            acts = [disposal.to_view(r) for r in rows]
+        return [a for a in acts if any(t.process_id in allowed for t in a.tombstones)]
+
+    def case_disposal(self, case_ref: int | str, *, by: Actor) -> str | None:
+        """Return the number of the acta that disposed of a case (None if it was not)."""
+        person = self._actor(by)
+        with self._reader() as session:
+            case = self._visible_case(session, case_ref, person)
+            return disposal.disposed_numbers(session, [case.id]).get(case.id)
 
     # -- the auditor's workbench (engine/access_log.py, engine/replay_view.py) ---------------
 
@@ -1019,6 +1211,141 @@ class Engine:
             replayed = None
         return replay_view.proof(report, replayed)
 
+    # -- signatures, dossier, expediente (engine/signing.py, dossier.py, expediente.py) ------
+
+    def configure_signing(self, trust: signing.TrustStore, *,
+                          demo_dir: str | Path | None = None) -> None:
+        """Set the roots signatures must reach, and where ``seed-demo`` keeps the demo CA."""
+        self.signing_trust = trust
+        self.signing_demo_dir = Path(demo_dir) if demo_dir else None
+
+    def _signing_trust(self) -> signing.TrustStore:
+        return getattr(self, "signing_trust", None) or signing.TrustStore()
+
+    def upload_certificate(self, *, by: Actor, data: bytes,
+                           passphrase: str) -> signing.CertificateInfo:
+        """Keep a person's .p12 (as uploaded) once its passphrase opens it (SigningRefused)."""
+        person = self._actor(by)
+        self._refuse_read_only(person)
+        info = signing.inspect_p12(data, passphrase)
+        if not info.not_before <= utc_now() <= info.not_after:
+            raise signing.SigningRefused("El certificado no está vigente: no se guardó")
+        now = self.clock()
+        self._transaction(lambda session: signing.save_certificate(
+            session, person.id, data, info, now))
+        return info
+
+    def signing_certificate(self, *, by: Actor) -> signing.CertificateInfo | None:
+        """Return this person's signing certificate, or None before they uploaded one."""
+        person = self._actor(by)
+        with self._reader() as session:
+            return signing.find_certificate(session, person.id)
+
+    def case_signatures(self, case_ref: int | str, *, by: Actor) -> list[signing.SignatureView]:
+        """Return the signatures on a case's documents, oldest first."""
+        person = self._actor(by)
+        with self._reader() as session:
+            case = self._visible_case(session, case_ref, person)
+            return signing.list_signatures(session, case.id)
+
+    def sign_document(self, case_ref: int | str, *, by: Actor, document: signing.Signable,
+                      slot: str, passphrase: str) -> signing.SignatureView:
+        """Sign this person's line of a case document; the signed PDF joins the case's chain."""
+        person = self._actor(by)
+        line = signing.check_signer(document, slot, person.username)
+        with self._reader() as session:
+            case_id = self._visible_case(session, case_ref, person).id
+            p12 = session.scalars(select(signing.SigningCertificateRow.p12).where(
+                signing.SigningCertificateRow.person_id == person.id)).first()
+            base_sha = signing.latest_signed(session, case_id, document.kind, document.revision)
+        if p12 is None:
+            raise signing.SigningRefused(
+                "Aún no ha subido su certificado de firma (.p12): súbalo en «Mi certificado»")
+        base = (self.documents.path(base_sha).read_bytes() if base_sha else
+                signing.add_signature_fields(document.unsigned_pdf, document.placed_slots()))
+        if slot in signing.signed_slots(base):
+            raise Conflict(f"La línea «{line.label}» del cuadro de firmas ya está firmada")
+        signed = signing.sign_pdf(base, p12, passphrase, field_name=slot,
+                                  signer_name=person.full_name, reason=line.label,
+                                  trust=self._signing_trust(), at=utc_now())
+        filename = document.filename.removesuffix(".pdf") + f"-firmado-{slot}.pdf"
+
+        def act(session: Session) -> signing.SignatureView:
+            if signing.latest_signed(session, case_id, document.kind, document.revision) \
+                    != base_sha:
+                raise Conflict("Otra persona firmó este documento mientras tanto: "
+                               "vuelva a firmar sobre la nueva versión")
+            sha256 = self._add_case_document(
+                session, case_id, person, filename, signed, signing.SIGNED_EVENT,
+                {"kind": document.kind, "revision": document.revision, "slot": slot})
+            row = signing.DocumentSignatureRow(
+                case_id=case_id, kind=document.kind, revision=document.revision, slot=slot,
+                person_id=person.id, sha256=sha256, signed_at=self.clock())
+            session.add(row)
+            session.flush()
+            return signing.SignatureView(document.kind, document.revision, slot,
+                                         person.username, sha256, row.signed_at)
+
+        return self._transaction(act)
+
+    def case_dossier(self, case_ref: int | str, *, by: Actor,
+                     checkpoints: anchoring.CheckpointLog | None = None,
+                     verify: bool = True) -> case_dossiers.Dossier:
+        """Gather a case's dossier; ``verify``: prove the case now (a stored run), else reuse
+        the latest stored outcome."""
+        person = self._actor(by)
+        with self._reader() as session:
+            case = self._visible_case(session, case_ref, person)
+            case_id, head_seq, head_hash = case.id, case.last_seq, bytes(case.last_hash).hex()
+        check: case_dossiers.DossierVerification | None = None
+        if verify:
+            report = verification.verify(
+                self._reader, self._transaction, self._replay_case, self.clock,
+                by=person.username, case_id=case_id, checkpoints=checkpoints)
+            check = case_dossiers.outcome(report, case_id)
+        else:
+            stored = self.case_verifications(case_id, by=person, limit=1)
+            if stored:
+                last = stored[0]
+                check = case_dossiers.DossierVerification(
+                    at=last.at, by=last.by, ok=last.check.ok,
+                    problems=() if last.check.ok else (last.check,), checkpoint_label=None)
+        return case_dossiers.build(
+            self.case_replay(case_id, by=person), self.case_documents(case_id, by=person),
+            head_seq, head_hash, check, case_dossiers.checkpoint_for(checkpoints, case_id),
+            made_at=self.clock(), made_by=person.username)
+
+    def verify_signed_pdf(self, data: bytes) -> list[signing.SignatureCheck]:
+        """Check every signature of any PDF against the configured trusted roots."""
+        return signing.verify_pdf(data, self._signing_trust())
+
+    def add_case_document(self, case_ref: int | str, *, by: Actor, filename: str, data: bytes,
+                          event_type: str, event_data: dict[str, Any]) -> str:
+        """Keep a document Cauce made for a case; its hash enters the case's chain."""
+        person = self._actor(by)
+        self._refuse_read_only(person)
+        with self._reader() as session:
+            case_id = self._visible_case(session, case_ref, person).id
+        return self._transaction(lambda session: self._add_case_document(
+            session, case_id, person, filename, data, event_type, event_data))
+
+    def _add_case_document(self, session: Session, case_id: int, person: PersonView,
+                           filename: str, data: bytes, event_type: str,
+                           event_data: dict[str, Any]) -> str:
+        sha256 = self.documents.put(data)
+        now = self.clock()
+        if session.get(DocumentRow, sha256) is None:
+            session.add(DocumentRow(sha256=sha256, size=len(data),
+                                    content_type="application/pdf", created_at=now))
+            session.flush()
+        session.add(DocumentRefRow(sha256=sha256, filename=filename[:255], uploaded_by=person.id,
+                                   uploaded_at=now, case_id=case_id))
+        case = session.get_one(CaseRow, case_id)
+        step = _Step(session, case, self._definition(case.version_id), now, person)
+        step.event(event_type, data={**event_data, "sha256": sha256, "filename": filename})
+        step.save()
+        return sha256
+
     # -- internals --------------------------------------------------------------------------
 
     def _transaction(self, act: Callable[[Session], T]) -> T:
@@ -1053,10 +1380,13 @@ class Engine:
     def _current_version(self, process_id: str) -> int:
         if not self._current:
             self.publish_library()
-        try:
-            return self._current[process_id]
-        except KeyError:
-            raise NotFound(f"No existe el procedimiento {process_id!r}") from None
+        # Read, not remembered: another process may have published a version since.
+        with self._reader() as session:
+            version_id = session.scalars(select(ProcessRow.current_version_id).where(
+                ProcessRow.process_id == process_id)).first()
+        if version_id is None:
+            raise NotFound(f"No existe el procedimiento {process_id!r}")
+        return int(version_id)
 
     def definition_by_hash(self, version_hash: str) -> ProcessDefinition:
         """Return the process version with this content hash (the one a case runs on)."""
@@ -1323,6 +1653,10 @@ class Engine:
         changes.update(fingerprint=snap.fingerprint, updated_at=now)
         tasks = self._rewrite_open_tasks(session, case, definition, snap, deadlines,
                                          changes.get("requester", case.requester), now)
+        # E-mail events go in this step's transaction (engine/outbox.py): no step, no mail.
+        notifications.record_offers(session, case.id, session.info.pop("offered_tasks", []),
+                                    now, escalation=bool(overdue),
+                                    by_person=step.person is not None, seq_before=case.last_seq)
         step.save()
         if not snap.completed:
             self._keep(session, case, workflow)
@@ -1384,6 +1718,7 @@ class Engine:
             ))
         if new_rows:
             connection.execute(_INSERT_OPEN_TASK, new_rows)
+            session.info["offered_tasks"] = new_rows  # for notifications.record_offers
         return rows + [OpenTaskRow(**values) for values in new_rows]
 
     def _task_view(self, task_id: str) -> TaskView:
@@ -1402,6 +1737,277 @@ class Engine:
 
     def _due_soon_limit(self, now: datetime) -> datetime:
         return self.calendar.deadline(now, DUE_SOON_WORKING_DAYS)
+
+    # -- managers' dashboards (engine/indicators.py, charter_dashboard.py, heatmap.py, alerts.py)
+
+    def managed_processes(self, by: Actor) -> list[str]:
+        """Return the procedures this person manages or owns: the dashboards they may open."""
+        person = self._actor(by)
+        return sorted(d.process_id for d in self.library.list() if person.roles & (
+            d.responsibility.oversight_roles("manager")
+            | d.responsibility.oversight_roles("owner")))
+
+    def _managed_or_refuse(self, by: Actor, process_ids: tuple[str, ...]) -> PersonView:
+        person = self._actor(by)
+        if not set(self.managed_processes(person)) & set(process_ids):
+            raise PermissionDenied("Los indicadores de gestión son para el gestor y el "
+                                   "propietario del procedimiento")
+        return person
+
+    def social_dashboard(self, by: Actor, *, period: str | None = None,
+                         unit: str | None = None) -> social_indicators.SocialDashboard:
+        """Return the social case's indicator and figures for a period (current quarter)."""
+        self._managed_or_refuse(by, (social_indicators.PROCESS_ID,))
+        now = self.clock()
+        chosen = (social_indicators.parse_period(period) if period else None) \
+            or social_indicators.quarter_of(now)
+        with self._reader() as session:
+            return social_indicators.dashboard(session, chosen, now, self._due_soon_limit(now),
+                                               unit=unit or None)
+
+    def social_cases_behind(self, by: Actor, *, period: str | None, figure: str,
+                            unit: str | None = None,
+                            ) -> tuple[social_indicators.Period, list[social_indicators.CaseLine]]:
+        """Return the period read from ``period`` and the social cases behind one figure."""
+        self._managed_or_refuse(by, (social_indicators.PROCESS_ID,))
+        if figure not in social_indicators.FIGURES:
+            raise NotFound("Esa cifra no existe en el tablero")
+        now = self.clock()
+        chosen = (social_indicators.parse_period(period) if period else None) \
+            or social_indicators.quarter_of(now)
+        with self._reader() as session:
+            return chosen, social_indicators.cases_behind(
+                session, chosen, figure, now, due_soon_until=self._due_soon_limit(now),
+                unit=unit or None)
+
+    def charter_dashboard(self, by: Actor, *,
+                          unit: str | None = None) -> charter_figures.CharterDashboard:
+        """Return the service charter's commitments, deviations, states and actions."""
+        self._managed_or_refuse(by, charter_figures.CHARTER_PROCESSES)
+        return self._charter_board(unit)
+
+    def _charter_board(self, unit: str | None = None) -> charter_figures.CharterDashboard:
+        from sqlalchemy import func
+
+        from .catalogue import ServiceRow
+
+        def read(version_id: int, state: bytes) -> Mapping[str, Any]:
+            return self.runtime.stored_data(self._definition(version_id), state)
+
+        with self._reader() as session:
+            total = int(session.scalar(select(func.count()).select_from(ServiceRow)) or 0)
+            return charter_figures.dashboard(session, read, total, local_date(self.clock()),
+                                               unit=unit or None)
+
+    def process_heatmap(self, by: Actor, process_id: str, *, period: str | None = None,
+                        ) -> tuple[social_indicators.Period, list[heatmap.HeatCell]]:
+        """Return, per element of a procedure's diagram, the cases that passed and their time."""
+        self._managed_or_refuse(by, (process_id,))
+        chosen, start, ends = self._heat_args(process_id, period)
+        with self._reader() as session:
+            return chosen, heatmap.heatmap(session, process_id, chosen, start_event=start,
+                                           end_events=ends)
+
+    def heatmap_cases(self, by: Actor, process_id: str, element_id: str, *,
+                      period: str | None = None,
+                      ) -> tuple[social_indicators.Period, list[social_indicators.CaseLine]]:
+        """Return the period's cases that passed one element of the diagram."""
+        self._managed_or_refuse(by, (process_id,))
+        chosen, start, ends = self._heat_args(process_id, period)
+        with self._reader() as session:
+            return chosen, heatmap.cases_at(session, process_id, chosen, element_id,
+                                            start_event=start, end_events=ends)
+
+    def _heat_args(self, process_id: str, period: str | None,
+                   ) -> tuple[social_indicators.Period, str | None, dict[str, str]]:
+        import re
+
+        definition = self.library.get(process_id)
+        chosen = (social_indicators.parse_period(period) if period else None) \
+            or social_indicators.quarter_of(self.clock())
+        main = next((text for name, text in definition.bundle.items() if name.endswith(".bpmn")
+                     and f'id="{process_id}"' in text), "")
+        found = re.search(r'<(?:bpmn:)?startEvent id="([^"]+)"', main)
+        ends = {k: v for k, v in definition.end_events.items()
+                if k not in definition.side_branches}
+        return chosen, found.group(1) if found else None, ends
+
+    def manager_alerts(self, by: Actor) -> list[manager_alerts.Alert]:
+        """Return the alerts of the procedures this person manages or owns (home page)."""
+        managed = set(self.managed_processes(by))
+        if not managed:
+            return []
+        found: list[manager_alerts.Alert] = []
+        if social_indicators.PROCESS_ID in managed:
+            with self._reader() as session:
+                found += manager_alerts.social_alerts(session, self.clock())
+        if managed & set(charter_figures.CHARTER_PROCESSES):
+            found += manager_alerts.charter_alerts(self._charter_board())
+        return found
+
+    # -- e-mail notifications (engine/notifications.py, engine/outbox.py, engine/mailer.py) ----
+
+    def notification_preferences(self, by: Actor) -> dict[str, bool]:
+        """Return, for every kind of notification, whether this person receives it."""
+        person = self._actor(by)
+        with self._reader() as session:
+            chosen = outbox.preferences(session, person.id)
+        return {k.code: notifications.wanted(chosen, k.code) for k in notifications.KINDS}
+
+    def set_notification_preferences(self, by: Actor, chosen: Mapping[str, bool]) -> None:
+        """Save which kinds of notification this person receives."""
+        person = self._actor(by)
+        with self._writer.begin() as session:
+            outbox.save_preferences(session, person.id, {
+                k.code: bool(chosen.get(k.code, False)) for k in notifications.KINDS})
+
+    def person_email(self, by: Actor) -> str | None:
+        """Return the address this person's notifications go to (None: they get none)."""
+        person = self._actor(by)
+        with self._reader() as session:
+            return session.scalars(select(PersonRow.email)
+                                   .where(PersonRow.id == person.id)).first()
+
+    def scan_notifications(self, now: datetime | None = None) -> int:
+        """Record deadline and digest events that are due (the worker, every round)."""
+        now = now or self.clock()
+        with self._writer.begin() as session:
+            found = notifications.scan_deadlines(session, now, self._due_soon_limit(now))
+            found += notifications.scan_digests(session, now, self.directory.view,
+                                                self._due_soon_limit(now))
+        return found
+
+    def expand_notifications(self, render: notifications.Renderer, *, limit: int = 200) -> int:
+        """Turn recorded events into queued mails for the people who want them."""
+        with self._writer.begin() as session:
+            return notifications.expand(session, self.clock(), render,
+                                        self.directory.role_titles, limit)
+
+    def send_mail(self, settings: mailer.SmtpSettings, *, limit: int = 100,
+                  policy: outbox.RetryPolicy | None = None) -> mailer.MailRound:
+        """Send due mails from the outbox (safe with several workers at once)."""
+        return mailer.send_round(self._writer, self.clock, settings,
+                                 policy or outbox.RetryPolicy(), limit)
+
+    def outbox_mails(self, *, status: str | None = None,
+                     limit: int = 200) -> list[outbox.MailView]:
+        """Return the newest mails of the outbox (``status="dead"``: the dead-letter list)."""
+        with self._reader() as session:
+            return outbox.list_mails(session, status=status, limit=limit)
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Return how many mails are pending, sent and dead."""
+        with self._reader() as session:
+            return outbox.count_by_status(session)
+
+    def requeue_mail(self, mail_id: int) -> bool:
+        """Give a dead mail new tries; False if it is not on the dead-letter list."""
+        with self._writer.begin() as session:
+            return outbox.requeue(session, mail_id, self.clock())
+
+    # -- process owner's workshop (engine/procedures.py, procedure_check.py, procedure_diff.py,
+    # trial.py, case_migration.py) ------------------------------------------------------------
+
+    def list_procedures(self, by: Actor) -> list[procedures.ProcedureInfo]:
+        """Return every procedure with its versions, owners and case counts."""
+        return procedures.list_procedures(self, by)
+
+    def procedure(self, process_id: str, *, by: Actor) -> procedures.ProcedureInfo:
+        """Return one procedure with its versions."""
+        return procedures.procedure(self, process_id, by)
+
+    def procedure_start_form(self, process_id: str) -> dict[str, Any] | None:
+        """Return the form a new case of this procedure starts with (schema and ui)."""
+        return procedures.start_form(self, process_id)
+
+    def procedure_version(self, process_id: str, number: int) -> ProcessDefinition:
+        """Return version ``number`` of a procedure."""
+        return procedures.version_definition(self, process_id, number)
+
+    def procedure_files(self, process_id: str, number: int) -> dict[str, Any]:
+        """Return version ``number``'s files: bpmn, dmn, forms, responsibility."""
+        return procedures.version_files(self, process_id, number)
+
+    def procedure_draft(self, process_id: str, *, by: Actor) -> procedures.Draft:
+        """Return (creating it if needed) the procedure's draft; owners only."""
+        return procedures.get_draft(self, process_id, by)
+
+    def save_procedure_draft(self, process_id: str, *, by: Actor, revision: int,
+                             files: Mapping[str, Any]) -> procedures.Draft:
+        """Save the draft unless someone saved it since ``revision`` (DraftConflict)."""
+        return procedures.save_draft(self, process_id, by=by, revision=revision, files=files)
+
+    def discard_procedure_draft(self, process_id: str, *, by: Actor) -> bool:
+        """Discard the procedure's draft."""
+        return procedures.discard_draft(self, process_id, by=by)
+
+    def check_procedure_draft(self, process_id: str, *, by: Actor,
+                              files: Mapping[str, Any] | None = None,
+                              ) -> procedure_check.CheckResult:
+        """Check the draft (or the given files) with the start-up pipeline."""
+        return procedures.check_draft(self, process_id, by=by, files=files)
+
+    def publish_procedure_draft(self, process_id: str, *, by: Actor, revision: int,
+                                comment: str) -> procedures.Published:
+        """Publish the draft as a new version; new cases start on it."""
+        return procedures.publish_draft(self, process_id, by=by, revision=revision,
+                                        comment=comment)
+
+    def publish_procedure_files(self, process_id: str, files: Mapping[str, bytes], *,
+                                by: Actor | None, comment: str) -> procedures.Published:
+        """Check files and publish them as a new version (import)."""
+        return procedures.publish_files(self, process_id, files, by=by, comment=comment)
+
+    def procedure_diff(self, process_id: str, from_number: int, to_number: int | None, *,
+                       by: Actor) -> procedure_diff.ProcedureDiff:
+        """Compare two versions (``to_number`` None: the draft)."""
+        return procedure_diff.diff_versions(self, process_id, from_number, to_number, by=by)
+
+    def start_trial(self, process_id: str, *, by: Actor) -> trial.TrialState:
+        """Run the procedure's draft as a throwaway case (play mode)."""
+        return trial.start(self, process_id, by=by)
+
+    def trial_state(self, trial_id: str, *, by: Actor) -> trial.TrialState:
+        """Return a trial's state."""
+        return trial.state(self, trial_id, by=by)
+
+    def complete_trial_task(self, trial_id: str, task_id: str, *, by: Actor,
+                            data: Mapping[str, Any]) -> trial.TrialState:
+        """Complete a ready task of a trial with form data (validated like the inbox)."""
+        return trial.complete(self, trial_id, task_id, by=by, data=data)
+
+    def fire_trial_timer(self, trial_id: str, timer_id: str | None, *,
+                         by: Actor) -> trial.TrialState:
+        """Fast-forward a trial to a timer (the next one when ``timer_id`` is None)."""
+        return trial.fire_timer(self, trial_id, timer_id, by=by)
+
+    def end_trial(self, trial_id: str, *, by: Actor) -> None:
+        """Throw a trial away."""
+        trial.discard(self, trial_id, by=by)
+
+    def migration_dry_run(self, process_id: str, *, by: Actor,
+                          selection: case_migration.Selection,
+                          ) -> list[case_migration.CasePlan]:
+        """Tell, per case, whether it can move to another version and what would happen."""
+        return case_migration.dry_run(self, process_id, selection, by=by)
+
+    def migrate_cases(self, process_id: str, *, by: Actor, selection: case_migration.Selection,
+                      run: bool = True) -> str:
+        """Create a migration job (and run it unless ``run`` is False); return its id."""
+        return case_migration.start_job(self, process_id, selection, by=by, run=run)
+
+    def run_migration_job(self, job_id: str) -> case_migration.JobView:
+        """Run (or resume) a migration job to its end."""
+        return case_migration.run_job(self, job_id)
+
+    def resume_migration_jobs(self, runner: str | None = None
+                              ) -> list[case_migration.JobView]:
+        """Take over and finish the migration jobs whose runner died (the timer worker's)."""
+        return case_migration.resume_stale_jobs(self, runner)
+
+    def migration_job(self, job_id: str, *, by: Actor) -> case_migration.JobView:
+        """Return a migration job's progress."""
+        return case_migration.job(self, job_id, by=by)
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
@@ -1539,6 +2145,12 @@ def _read_is_logged(person: PersonView, definition: ProcessDefinition) -> bool:
     """Tell whether reading a case of this procedure goes to the access log."""
     return (definition.responsibility.confidential
             and not person.roles & set(definition.roles()))
+
+
+def _owner_roles(definition: ProcessDefinition) -> frozenset[str]:
+    """Return the roles that own a procedure (they answer for its records' disposal)."""
+    return frozenset().union(*(table.oversight_roles("owner") for table in
+                               (definition.responsibility, *definition.extra_tables)))
 
 
 def _auditor_roles(definition: ProcessDefinition) -> frozenset[str]:

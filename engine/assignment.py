@@ -40,8 +40,9 @@ class LaneRole:
 
 
 # The kinds of oversight a procedure may grant. Each names a role people hold through their
-# positions, as lanes do, but no lane: it gives no tasks. Owners and managers come as more kinds.
-OVERSIGHT_KINDS = ("auditor",)
+# positions, as lanes do, but no lane: it gives no tasks. The owner edits and publishes the
+# procedure; the manager (the seed's measurement responsible) follows its indicators.
+OVERSIGHT_KINDS = ("auditor", "owner", "manager")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ class ResponsibilityTable:
     data_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # kind (``auditor``) -> the role that oversees the procedure that way.
     oversight: Mapping[str, OversightRole] = field(default_factory=dict)
+    # The procedure's and its activities' names in other languages (the BPMN names are Spanish):
+    # ``title_en`` and ``activity_labels: {"validar_informe": {"en": "…"}}``.
+    title_en: str = ""
+    activity_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def oversight_roles(self, kind: str) -> frozenset[str]:
         """Return the roles that oversee this procedure as ``kind`` (e.g. ``auditor``)."""
@@ -100,6 +105,9 @@ class ResponsibilityTable:
                 "case_number_prefix": self.case_number_prefix,
                 "confidential": self.confidential, "case_summary": dict(self.case_summary),
                 "data_labels": {k: dict(v) for k, v in self.data_labels.items()},
+                **({"title_en": self.title_en} if self.title_en else {}),
+                **({"activity_labels": {k: dict(v) for k, v in self.activity_labels.items()}}
+                   if self.activity_labels else {}),
                 "lanes": lanes}
 
 
@@ -145,7 +153,17 @@ def parse_responsibility_table(text: str) -> ResponsibilityTable:
         case_number_prefix=prefix, confidential=bool(raw.get("confidential", False)),
         lanes=lanes, case_summary=summary, data_labels=labels,
         oversight=_parse_oversight(raw.get("oversight", {}), lanes),
+        title_en=str(raw.get("title_en", "")), activity_labels=_parse_activity_labels(raw),
     )
+
+
+def _parse_activity_labels(raw: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    labels = raw.get("activity_labels", {})
+    if not isinstance(labels, dict) or not all(
+            isinstance(v, dict) and all(isinstance(t, str) for t in v.values())
+            for v in labels.values()):
+        raise ValueError("'activity_labels' debe asociar cada actividad con {\"en\": …}")
+    return {k: dict(v) for k, v in labels.items()}
 
 
 def _parse_oversight(raw: Any, lanes: Mapping[str, LaneRole]) -> dict[str, OversightRole]:

@@ -21,14 +21,17 @@ _NAMES = [
     ("daniela.cueva", "Daniela Cueva"), ("fernando.aguirre", "Fernando Aguirre"),
     ("monica.pazmino", "Mónica Pazmiño"), ("esteban.chiriboga", "Esteban Chiriboga"),
     ("isabel.lema", "Isabel Lema"), ("tomas.viteri", "Tomás Viteri"),
+    ("rosa.cardenas", "Rosa Cárdenas"), ("hugo.benitez", "Hugo Benítez"),
+    ("elena.proano", "Elena Proaño"), ("marco.sandoval", "Marco Sandoval"),
 ]
 PEOPLE_PER_ROLE = 2
-# An auditor reads every case of a procedure and acts in none: one per procedure is plenty.
+# An overseer (auditor, owner, manager) acts in no case: one per procedure is plenty.
 AUDITORS_PER_ROLE = 1
 # Roles take names in this order, then any other role alphabetically: a procedure added later
 # never renames the demo accounts people already use (the README names some of them).
 ROLE_ORDER = ("coordinador_th", "lider_seguridad", "trabajador_social", "procesos", "unidad",
-              "planificacion", "maxima_autoridad", "mdt", "auditor_gth", "auditor_carta")
+              "planificacion", "maxima_autoridad", "mdt", "auditor_gth", "auditor_carta",
+              "propietario_cs", "gestor_cs", "propietario_carta", "gestor_carta")
 
 
 @dataclass(frozen=True)
@@ -48,14 +51,21 @@ def seed_demo_people(engine: object, password: str | None = None) -> list[DemoAc
     assert isinstance(engine, Engine)
     roles: dict[str, str] = {}
     auditors: set[str] = set()
+    # Roles follow positions: whoever sits in a position holds every role that names it
+    # (the Coordinador/a General de Talento Humano registers requests and owns the procedure).
+    holders: dict[str, set[str]] = {}
     for definition in engine.library.list():
         for role, row in definition.roles().items():
             if row.positions:
                 roles.setdefault(role, row.positions[0])
+            for title in row.positions:
+                holders.setdefault(title, set()).add(role)
         for table in (definition.responsibility, *definition.extra_tables):
             for overseer in table.oversight.values():
                 roles.setdefault(overseer.role, overseer.positions[0])
                 auditors.add(overseer.role)
+                for title in overseer.positions:
+                    holders.setdefault(title, set()).add(overseer.role)
     accounts: list[DemoAccount] = []
     names = iter(_NAMES)
     now = engine.clock()
@@ -73,8 +83,23 @@ def seed_demo_people(engine: object, password: str | None = None) -> list[DemoAc
                                                    password=given, positions=[position])
                 elif password:
                     engine.directory.set_password(person, password)
-                accounts.append(DemoAccount(username, full_name, (role,), given))
+                held = (role, *sorted(holders.get(title, set()) - {role}))
+                accounts.append(DemoAccount(username, full_name, held, given))
+    _seed_demo_certificates(engine, accounts)
     return accounts
+
+
+def _seed_demo_certificates(engine: object, accounts: list[DemoAccount]) -> None:
+    """Give demo people .p12 signing certificates from the demo CA, once it is configured."""
+    from .api import Engine
+    from .signing import seed_demo_certificates
+
+    assert isinstance(engine, Engine)
+    folder = getattr(engine, "signing_demo_dir", None)
+    if folder is None:
+        return
+    with engine._writer.begin() as session:
+        seed_demo_certificates(session, folder, accounts, now=engine.clock())
 
 
 def _seeding_order(item: tuple[str, str]) -> tuple[int, str]:

@@ -165,18 +165,29 @@ class ProcessLibrary:
         """Return every procedure, by id."""
         return [self._definitions[k] for k in sorted(self._definitions)]
 
+    def with_definition(self, definition: ProcessDefinition) -> ProcessLibrary:
+        """Return a copy where ``definition`` is its procedure's version (after a publish)."""
+        # A copy, never in place: several engines (and tests) may share one loaded library.
+        return ProcessLibrary({**self._definitions, definition.process_id: definition})
+
     @classmethod
     def load_directory(cls, bpmn_dir: str | Path, forms_dir: str | Path) -> ProcessLibrary:
         """Load every procedure in ``bpmn_dir``; raise ProcessDefinitionError if one is broken."""
-        bpmn_path, forms_path = Path(bpmn_dir), Path(forms_dir)
-        files: dict[str, bytes] = {}
-        for path in sorted(bpmn_path.iterdir()):
-            if path.suffix in (".bpmn", ".dmn") or path.name.endswith(RESPONSIBILITY_SUFFIX):
-                files[path.name] = path.read_bytes()
-        if forms_path.is_dir():
-            for path in sorted(forms_path.glob("*.json")):
-                files[f"forms/{path.name}"] = path.read_bytes()
-        return cls(compile_bundle(files))
+        # The same compile_bundle the owner's check runs (engine/procedure_check.py).
+        return cls(compile_bundle(read_directory(bpmn_dir, forms_dir)))
+
+
+def read_directory(bpmn_dir: str | Path, forms_dir: str | Path) -> dict[str, bytes]:
+    """Read the files of every procedure: ``<name>.bpmn/.dmn``, tables, ``forms/<form>.json``."""
+    bpmn_path, forms_path = Path(bpmn_dir), Path(forms_dir)
+    files: dict[str, bytes] = {}
+    for path in sorted(bpmn_path.iterdir()):
+        if path.suffix in (".bpmn", ".dmn") or path.name.endswith(RESPONSIBILITY_SUFFIX):
+            files[path.name] = path.read_bytes()
+    if forms_path.is_dir():
+        for path in sorted(forms_path.glob("*.json")):
+            files[f"forms/{path.name}"] = path.read_bytes()
+    return files
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, exc, func, select
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import Session
 
@@ -67,6 +67,19 @@ class Check:
     ok: bool
     detail: str
     seconds: float | None = None
+
+
+# What a request meets while the database is down, restarting or saturated: the connection is
+# refused or drops, the pool has no connection to lend, or the server cancels the statement.
+# None of these is the request's fault, and each passes once the database is back (pooled
+# connections are pinged before use), so callers answer "try again" rather than fail.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Tell whether ``error`` means the database cannot serve now (not a defect)."""
+    return isinstance(error, DATABASE_UNAVAILABLE)
 
 
 # One probe at a time: if the database hangs, probes must not pile up threads behind it.

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -300,15 +303,71 @@ _APPEND_ONLY = {
 }
 
 
-def connect(url: str, *, echo: bool = False) -> SqlEngine:
-    """Create the SQLAlchemy engine for ``url`` with the settings each backend needs."""
+@dataclass(frozen=True)
+class PoolSettings:
+    """How one process holds its PostgreSQL connections (``CAUCE_DB_*`` environment variables).
+
+    Each app or worker process has its own pool: the server must accept the sum of every
+    process's ``size + max_overflow`` (PostgreSQL's ``max_connections`` is 100 by default).
+    """
+
+    size: int = 5
+    max_overflow: int = 10
+    # Seconds a request waits for a free connection before it fails (and is answered 503).
+    timeout_seconds: float = 30.0
+    # Test a connection before lending it: after a database restart, stale connections are
+    # replaced instead of failing the next request.
+    pre_ping: bool = True
+    # Replace connections older than this (a proxy or firewall may drop idle ones); -1: never.
+    recycle_seconds: int = 1800
+    # The server cancels a statement running longer than this; 0: no limit.
+    statement_timeout_ms: int = 0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PoolSettings:
+        """Read the settings from the environment; unset or empty variables keep the default."""
+        env = os.environ if environ is None else environ
+        default = cls()
+
+        def number(name: str, fallback: float) -> float:
+            raw = env.get(name, "").strip()
+            try:
+                return float(raw) if raw else fallback
+            except ValueError:
+                raise ValueError(f"{name} debe ser un número, no {raw!r}") from None
+
+        pre_ping = env.get("CAUCE_DB_POOL_PRE_PING", "").strip().lower()
+        return cls(
+            size=int(number("CAUCE_DB_POOL_SIZE", default.size)),
+            max_overflow=int(number("CAUCE_DB_MAX_OVERFLOW", default.max_overflow)),
+            timeout_seconds=number("CAUCE_DB_POOL_TIMEOUT", default.timeout_seconds),
+            pre_ping=default.pre_ping if not pre_ping else pre_ping not in ("0", "false", "no"),
+            recycle_seconds=int(number("CAUCE_DB_POOL_RECYCLE", default.recycle_seconds)),
+            statement_timeout_ms=int(number("CAUCE_DB_STATEMENT_TIMEOUT_MS",
+                                            default.statement_timeout_ms)),
+        )
+
+
+def connect(url: str, *, echo: bool = False, pool: PoolSettings | None = None) -> SqlEngine:
+    """Create the SQLAlchemy engine for ``url`` with the settings each backend needs.
+
+    PostgreSQL's pool follows ``pool`` (by default, the ``CAUCE_DB_*`` environment variables).
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, json_serializer=_compact_json)
         _configure_sqlite(engine)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=_compact_json)
+    settings = pool or PoolSettings.from_env()
+    connect_args: dict[str, Any] = {}
+    if settings.statement_timeout_ms > 0:
+        # Set at connection start-up, so it holds for every transaction on the connection.
+        connect_args["options"] = f"-c statement_timeout={settings.statement_timeout_ms}"
+    return create_engine(url, echo=echo, json_serializer=_compact_json,
+                         pool_size=settings.size, max_overflow=settings.max_overflow,
+                         pool_timeout=settings.timeout_seconds, pool_pre_ping=settings.pre_ping,
+                         pool_recycle=settings.recycle_seconds, connect_args=connect_args)
 
 
 _compact_json = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))

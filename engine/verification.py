@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from . import anchoring, audit
+from . import anchoring, audit, disposal
 from .store import Base, CaseEventRow, CaseRow, VerificationResultRow, VerificationRunRow
 from .views import ReplayView
 
@@ -167,6 +167,19 @@ def check_case(case: _Case, tail: tuple[int, bytes] | None,
                      "; ".join(message for _, _, message in problems))
 
 
+def check_disposed_case(case: _Case, tail: tuple[int, bytes] | None,
+                        tombstone: disposal.TombstoneCheck) -> CaseCheck:
+    """Check a disposed case: its rows against its acta's tombstone, and its tail."""
+    if not tombstone.ok:
+        return CaseCheck(case.case_id, case.number, False, "tombstone", tombstone.seq,
+                         tombstone.problem)
+    logged_seq, logged_hash = tail if tail else (0, b"")
+    if logged_seq != case.last_seq or logged_hash != case.last_hash:
+        return CaseCheck(case.case_id, case.number, False, "tail", logged_seq,
+                         "el último evento no es el que registra el caso")
+    return CaseCheck(case.case_id, case.number, True, "ok")
+
+
 def guard_findings(session: Session) -> list[CaseCheck]:
     """Report a missing or disabled append-only guard on the event log."""
     dialect = session.get_bind().dialect.name
@@ -208,24 +221,8 @@ def verify(reader: Callable[[], Any], write: Callable[[Callable[[Session], Any]]
            progress: Progress | None = None, case_id: int | None = None) -> VerificationReport:
     """Verify the chosen cases and the checkpoints, store the outcome and return it."""
     started = now()
-    with reader() as session:
-        cases = select_cases(session, process_id, since, case_id)
-        tails = log_tails(session, [c.case_id for c in cases])
-    def chain(case_id: int) -> tuple[int | None, int | None]:
-        # Only for a broken chain, or when replay failed before checking it: where it breaks,
-        # and the first event missing from the sequence (a deleted one), if any.
-        with reader() as session:
-            rows = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case_id)
-                                   .order_by(CaseEventRow.seq)).all()
-        missing = next((expected for expected, row in enumerate(rows, start=1)
-                        if row.seq != expected), None)
-        return audit.first_broken_link(case_id, rows), missing
-
-    results = []
-    for index, case in enumerate(cases, start=1):
-        results.append(check_case(case, tails.get(case.case_id), replay, chain))
-        if progress:
-            progress("Casos", index, len(cases))
+    results = check_cases(reader, replay, process_id=process_id, since=since,
+                          case_id=case_id, progress=progress)
     with reader() as session:
         findings = guard_findings(session)
         label = None
@@ -251,6 +248,43 @@ def verify(reader: Callable[[], Any], write: Callable[[Callable[[Session], Any]]
     return VerificationReport(run_id=run_id, started_at=started, finished_at=finished, by=by,
                               process_id=process_id, since=since, results=tuple(results),
                               findings=tuple(findings), checkpoint=label)
+
+
+def check_cases(reader: Callable[[], Any], replay: Callable[[int], ReplayView], *,
+                process_id: str | None = None, since: datetime | None = None,
+                case_id: int | None = None, progress: Progress | None = None
+                ) -> list[CaseCheck]:
+    """Prove each chosen case: a living one by re-execution, a disposed one by its tombstone.
+
+    The one way a case is proven, shared by ``verify`` and by the check after a restore
+    (engine/backup.py), so that both agree on what a sound case is.
+    """
+    with reader() as session:
+        cases = select_cases(session, process_id, since, case_id)
+        tails = log_tails(session, [c.case_id for c in cases])
+        # Disposed cases (engine/disposal.py) are proven by their acta's tombstone instead.
+        tombstones = disposal.check_disposed(session, [c.case_id for c in cases])
+
+    def chain(case_id: int) -> tuple[int | None, int | None]:
+        # Only for a broken chain, or when replay failed before checking it: where it breaks,
+        # and the first event missing from the sequence (a deleted one), if any.
+        with reader() as session:
+            rows = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case_id)
+                                   .order_by(CaseEventRow.seq)).all()
+        missing = next((expected for expected, row in enumerate(rows, start=1)
+                        if row.seq != expected), None)
+        return audit.first_broken_link(case_id, rows), missing
+
+    results = []
+    for index, case in enumerate(cases, start=1):
+        if case.case_id in tombstones:
+            results.append(check_disposed_case(case, tails.get(case.case_id),
+                                               tombstones[case.case_id]))
+        else:
+            results.append(check_case(case, tails.get(case.case_id), replay, chain))
+        if progress:
+            progress("Casos", index, len(cases))
+    return results
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ model):
 - ``task_released`` → the activity, ``reassign`` (the work item went back to its role's pool).
 - ``timer_fired`` → one event per timer that fired, named after the timer, ``complete``: a
   timer is an instant, not work, so it has no start; no resource (no person caused it).
+- a timer already due when someone completed a task fired inside that step: the log keeps it in
+  the step's ``path``, not as a ``timer_fired`` event. It is written after the task, as its own
+  ``complete`` event at the step's instant — read by the same rule the conformance check uses
+  (``conformance.activities``), so both see the same trace.
 Engine bookkeeping (case started or completed, deadline flags, effects) is not activity and is
 left out; automatic elements (scripts, gateways) stay in Cauce's own log.
 """
@@ -28,6 +32,7 @@ from xml.sax.saxutils import quoteattr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .conformance import ProcessNet, TraceEvent, activities, process_net
 from .library import ProcessDefinition
 from .store import CaseEventRow, CaseRow
 
@@ -71,6 +76,7 @@ def export(reader: Callable[[], Any], definition: Callable[[int], ProcessDefinit
     names: dict[int, dict[str, str]] = {}
     roles: dict[int, dict[str, str]] = {}
     versions: dict[int, str] = {}
+    nets: dict[int, ProcessNet] = {}
     traces = events = written = 0
 
     def put(text: str) -> None:
@@ -104,6 +110,7 @@ def export(reader: Callable[[], Any], definition: Callable[[int], ProcessDefinit
                 names[case.version_id] = _element_names(found)
                 roles[case.version_id] = {r.role: r.role_name for r in found.roles().values()}
                 versions[case.version_id] = found.version_hash
+                nets[case.version_id] = process_net(found)
             labels, role_names = names[case.version_id], roles[case.version_id]
             parts = ["<trace>\n", _string("concept:name", case.number),
                      _string("cauce:process", case.process_id),
@@ -113,7 +120,7 @@ def export(reader: Callable[[], Any], definition: Callable[[int], ProcessDefinit
             if case.outcome:
                 parts.append(_string("cauce:outcome", case.outcome))
             for row in by_case.get(case.id, ()):
-                for event in _events(row, labels, role_names):
+                for event in _events(row, labels, role_names, nets[case.version_id]):
                     parts.append(event)
                     events += 1
             parts.append("</trace>\n")
@@ -136,7 +143,8 @@ def _cases(session: Session, process_id: str, started_from: datetime | None,
     return list(session.execute(query.order_by(CaseRow.id).limit(_PAGE)))
 
 
-def _events(row: Any, labels: dict[str, str], role_names: dict[str, str]) -> Iterator[str]:
+def _events(row: Any, labels: dict[str, str], role_names: dict[str, str],
+            net: ProcessNet) -> Iterator[str]:
     transition = _LIFECYCLE[row.event_type]
     if row.event_type == "timer_fired":
         for timer in (row.data or {}).get("timers", []):
@@ -145,6 +153,12 @@ def _events(row: Any, labels: dict[str, str], role_names: dict[str, str]) -> Ite
     activity = row.activity_id or ""
     role = role_names.get(row.role, row.role) if row.role else None
     yield _event(labels.get(activity, activity), row.at, transition, row.actor, role, activity)
+    if row.event_type == "task_completed":
+        path = tuple(e for e in (row.data or {}).get("path") or () if isinstance(e, str))
+        step = TraceEvent(activity, row.at, row.actor, path)
+        for fired in activities([step], net)[1:]:
+            yield _event(labels.get(fired.element, fired.element), fired.at, "complete", None,
+                         None, fired.element)
 
 
 def _event(name: str, at: datetime, transition: str, resource: str | None, role: str | None,

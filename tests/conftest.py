@@ -117,9 +117,10 @@ def engine(database_url: str, library: ProcessLibrary, clock: FakeClock,
 def people(engine: Engine) -> dict[str, list[str]]:
     """Demo people by role: coordinador_th, lider_seguridad, trabajador_social (two each)."""
     by_role: dict[str, list[str]] = {}
+    # Keyed by the role each person was seeded for; a position may give them more roles
+    # (the procedure's owner also coordinates it): engine.person(name).roles has them all.
     for account in seed_demo_people(engine, DEMO_PASSWORD):
-        for role in account.roles:
-            by_role.setdefault(role, []).append(account.username)
+        by_role.setdefault(account.roles[0], []).append(account.username)
     return by_role
 
 

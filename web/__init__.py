@@ -68,7 +68,14 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(case_list)
     from .audit import blueprint as audit  # /auditoria: replay, proof, access log
     app.register_blueprint(audit)
+    from .audit_mining import blueprint as audit_mining  # /auditoria/procesos: conformance, map
+    app.register_blueprint(audit_mining)
+    from .editor import blueprint as editor  # /procesos/<id>/editar: the owner's editor
+    app.register_blueprint(editor)
     app.register_blueprint(documents.blueprint)
+    from .dashboards import blueprint as dashboards  # /gestion: managers' dashboards
+    app.register_blueprint(dashboards)
+    from . import procedures_api  # noqa: F401  (the workshop's routes join the API blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(catalogue.blueprint)
     app.register_blueprint(catalogue.api_blueprint)
@@ -88,9 +95,23 @@ def init_app(app: Flask) -> None:
     from . import audit_cli  # audit verify / checkpoint / xes
 
     audit_cli.init_app(app)
+    from . import procedures as procedure_pages  # /procesos: versions, diff, migration
+    from . import procedures_cli  # procedures export / import
+
+    procedure_pages.init_app(app)
+    procedures_cli.init_app(app)
     from . import db_cli  # db upgrade / current / history / check / migrate-states
 
     db_cli.init_app(app)
+    from . import notifications  # e-mail: preferences, the outbox page, the worker's round
+
+    notifications.init_app(app)
+    from . import signatures  # /firma: certificates, signing case documents, verification
+
+    signatures.init_app(app)
+    from . import dossier  # /auditoria/casos/<n>/expediente-auditoria.pdf, audit dossier
+
+    dossier.init_app(app)
 
 
 DEFAULT_MAX_CONTENT_LENGTH = 25 * 1024 * 1024

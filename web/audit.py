@@ -8,7 +8,6 @@ successfully, which case was read and how.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
 from typing import Any
 
 from flask import Blueprint, abort, g, jsonify, render_template, request
@@ -23,7 +22,7 @@ from .auth import person
 from .casedata import describe
 from .cases import case_or_404
 from .engine_messages import N_
-from .formats import fecha, fecha_hora
+from .formats import fecha, fecha_hora, typed_day
 from .formview import FormLabels
 from .tasks import person_name
 
@@ -175,16 +174,6 @@ def _step_json(step: Any, reader: _DataReader) -> dict[str, Any]:
     }
 
 
-def _day(text: str | None) -> date | None:
-    text = (text or "").strip()
-    for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-    return None
-
-
 @blueprint.route("/auditoria/accesos")
 def accesses() -> str:
     """List the recorded reads of confidential cases, with filters, and check the chain."""
@@ -196,7 +185,7 @@ def accesses() -> str:
         entries = eng.list_accesses(
             me, username=args.get("username") or None, case_number=args.get("case") or None,
             process_id=args.get("process") or None, what=what,
-            day_from=_day(args.get("from")), day_to=_day(args.get("to")))
+            day_from=typed_day(args.get("from")), day_to=typed_day(args.get("to")))
         check = eng.check_access_log(me)
     except PermissionDenied:
         abort(404)

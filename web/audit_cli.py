@@ -188,3 +188,47 @@ def xes_command(process_id: str, from_day: str | None, to_day: str | None, outpu
         sys.exit(1)
     click.echo(f"{output}: {summary.traces} casos, {summary.events} eventos "
                f"({summary.bytes / 1_048_576:.1f} MB).")
+
+
+@audit_group.command("conformance")
+@click.option("--process", "process_id", required=True, help="El procedimiento a medir.")
+@click.option("--since", default=None, help="Solo los casos iniciados desde esta fecha.")
+def conformance_command(process_id: str, since: str | None) -> None:
+    """Replay a procedure's cases on its BPMN (token replay) and print their fitness."""
+    try:
+        report = current_engine().conformance_report(
+            process_id, by=None, started_from=_local_day(since, "--since"))
+    except CauceError as error:
+        click.echo(f"Error: {error.message}", err=True)
+        sys.exit(1)
+    if not report.cases:
+        click.echo(f"{process_id}: ningún caso que medir.")
+        return
+    average = f"{report.average:.3f}".replace(".", ",")
+    click.echo(f"{process_id}: {len(report.cases)} casos, aptitud media {average}, "
+               f"{len(report.non_conforming)} no conformes.")
+    for band, count in report.distribution():
+        click.echo(f"  aptitud {band}: {count}")
+    for case in report.non_conforming:
+        result = case.result
+        where = report.name(result.first_deviation) if result.first_deviation else (
+            "terminó con trabajo pendiente en " + ", ".join(map(report.name, result.pending)))
+        fitness = f"{result.fitness:.3f}".replace(".", ",")
+        skipped = (f"; faltó antes: {', '.join(map(report.name, result.skipped))}"
+                   if result.skipped else "")
+        click.echo(f"  {case.number}  {fitness}  {where}{skipped}")
+
+
+@audit_group.command("retention")
+@click.option("--days", default=90, show_default=True,
+              help="Además, los que vencen dentro de estos días.")
+def retention_command(days: int) -> None:
+    """List the closed cases whose retention period has passed (and those about to)."""
+    report = current_engine().retention_report(by=None, soon_days=days)
+    click.echo(f"Hoy {report.today:%d/%m/%Y}: {len(report.passed)} con el plazo de "
+               f"conservación cumplido, {len(report.soon)} por cumplirse en {days} días.")
+    for label, items in (("cumplido", report.passed), ("por cumplirse", report.soon)):
+        for process_id, rows in report.by_process(items).items():
+            for item in rows:
+                click.echo(f"  {label:14} {process_id:14} {item.number:16} "
+                           f"conservar hasta {item.keep_until:%d/%m/%Y}")

@@ -5,6 +5,7 @@ signing out or changing the password ends them for good."""
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,8 +28,10 @@ from werkzeug.wrappers import Response
 
 from engine import (
     CauceError,
+    DirectoryUnavailable,
     FormInvalid,
     InvalidCredentials,
+    LdapSettings,
     NotFound,
     PersonView,
     SignInThrottled,
@@ -126,9 +129,19 @@ def login() -> Any:
         if unstorable(username) or unstorable(password):
             flash(_("Usuario o contraseña incorrectos"), "error")
             return render_template("login.html", username=""), 401
+        directory = current_app.extensions.get("cauce_ldap")
         try:
-            signed = engine().sign_in(username, password, client=client_address(), kind="web",
-                                      lifetime=current_app.permanent_session_lifetime)
+            if directory is not None:
+                signed = engine().sign_in_with_directory(
+                    directory, username, password, client=client_address(), kind="web",
+                    lifetime=current_app.permanent_session_lifetime)
+            else:
+                signed = engine().sign_in(username, password, client=client_address(),
+                                          kind="web",
+                                          lifetime=current_app.permanent_session_lifetime)
+        except DirectoryUnavailable as error:
+            flash(_(error.message), "error")
+            return render_template("login.html", username=username), 503
         except SignInThrottled as failure:
             flash(wait_message(failure), "error")
             response = make_response(render_template("login.html", username=username), 429)
@@ -197,8 +210,22 @@ def language(code: str) -> Response:
     return redirect(safe_next(request.args.get("next"), url_for("inbox.index")))
 
 
+LDAP_KEYS = ("CAUCE_LDAP_URL", "CAUCE_LDAP_BIND_DN", "CAUCE_LDAP_BIND_PASSWORD",
+             "CAUCE_LDAP_BIND_TEMPLATE", "CAUCE_LDAP_USER_BASE", "CAUCE_LDAP_USER_FILTER",
+             "CAUCE_LDAP_GROUP_BASE", "CAUCE_LDAP_START_TLS", "CAUCE_LDAP_CA_FILE",
+             "CAUCE_LDAP_DISABLED_GROUP", "CAUCE_LDAP_POSITION_MAP", "CAUCE_LDAP_TIMEOUT")
+
+
+def ldap_settings(app: Flask) -> LdapSettings | None:
+    """Return the directory settings (app config first, then the environment); None: off."""
+    return LdapSettings.from_mapping({key: app.config.get(key, os.environ.get(key))
+                                      for key in LDAP_KEYS})
+
+
 def init_app(app: Flask) -> None:
     """Load the session's person before every request and send strangers to sign in."""
+    # Read once at start-up: a broken position map stops the app with its reason.
+    app.extensions["cauce_ldap"] = ldap_settings(app)
     app.before_request(_load_person)
     app.before_request(_guard)
 

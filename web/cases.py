@@ -18,11 +18,12 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from engine import CauceError, FormInvalid, NotFound
+from engine import CauceError, FormInvalid, NotFound, closure, review_loop
+from engine import catalogue as catalogue_data
 
-from . import engine
+from . import case_history, engine, labels
 from .auth import person
-from .casedata import describe
+from .casedata import describe, grouped
 from .formview import parse_submission
 from .pdf import pdf_response
 from .social_report import social_report, social_report_pdf
@@ -37,16 +38,8 @@ from .tasks import (
 
 blueprint = Blueprint("cases", __name__)
 
-EVENT_LABELS = {
-    "case_started": "Inició el caso",
-    "task_completed": "Completó la tarea",
-    "task_claimed": "Tomó la tarea",
-    "task_released": "Liberó la tarea",
-    "timer_fired": "Se cumplió un plazo",
-    "deadline_passed": "Plazo vencido: caso marcado y escalado",
-    "case_completed": "Caso cerrado",
-    "effect_applied": "Registro aplicado",
-}
+# Kept here too: the case list's "what changed" reads the same wording.
+EVENT_LABELS = case_history.EVENT_LABELS
 
 
 def _first_form(process_id: str) -> tuple[Any, Any]:
@@ -73,7 +66,7 @@ def new_case(process_id: str) -> Any:
     definition, form = _first_form(process_id)
     if definition not in engine().startable_processes(me):
         abort(404)
-    schema = dict(form.schema) if form else {"type": "object", "properties": {}}
+    schema: dict[str, Any] = dict(form.schema) if form else {"type": "object", "properties": {}}
     ui = dict(form.ui) if form else {}
     context: dict[str, Any] = dict(definition=definition, catalogue=catalogue_picker())
     errors: dict[str, list[str]] = {}
@@ -123,16 +116,66 @@ def case(number: str) -> str:
     full = eng.definition_by_hash(view.version_hash)
     return render_template(
         "case.html", case=view, history=history, event_labels=EVENT_LABELS,
-        items=describe(full, view.data, language, person_name),
+        items=describe(full, view.data, language, person_name,
+                       hide=review_loop.stale_fields(history) | SHOWN_APART,
+                       catalogue=catalogue_picker(view.data)),
+        lines=case_history.history_lines(history, full, language, activity_label(full),
+                                         service_labeller(view.data)),
         documents=eng.case_documents(view.id, by=me), due_state=eng.due_state,
         people=_names(history),
-        activities={a.bpmn_id: a.name for a in full.activities.values()},
+        activities={a.bpmn_id: labels.activity_name(full, a.bpmn_id, a.name)
+                    for a in full.activities.values()},
+        outcome_label=labels.outcome_name(full, view.outcome),
+        due_label=_("Plazo del diagnóstico") if "diagnosis_due_at" in view.data
+        else _("Plazo del caso"),
         report=social_report(view, history) if view.process_id == "social_case" else None,
         completed_activities=sorted(_completed_elements(history)),
         active_activities=sorted({t.activity_id for t in view.open_tasks}),
         definition=definition, following=following,
         incidents=eng.case_incidents(view.id, by=me),
+        item_groups=grouped,
+        deadline=closure.diagnosis_deadline(view.data, history, eng.calendar),
+        retention=closure.retention_date(view.data) if view.status == "completed" else None,
+        referral=closure.referral(view.data, history),
     )
+
+
+# Values the case page shows in their own section, not among the form data.
+SHOWN_APART = {"referral", "retention_until"}
+
+
+@blueprint.route("/casos/<number>/derivacion")
+def referral_note(number: str) -> str:
+    """Show a referred case's referral note (what, to whom, when) as a printable page."""
+    view = case_or_404(number)
+    history = engine().history(view.id, by=person())
+    found = closure.referral(view.data, history)
+    if found is None:
+        abort(404)
+    return render_template("referral_note.html", case=view, referral=found,
+                           decided_by=person_name(found.by) if found.by else "")
+
+
+def activity_label(definition: Any) -> Any:
+    """Return a function naming an activity in the interface's language."""
+    names = labels.activity_names(definition)
+
+    def name(activity_id: str | None, recorded: str | None) -> str | None:
+        return names.get(activity_id or "", recorded)
+    return name
+
+
+def service_labeller(data: dict[str, Any]) -> Any:
+    """Return a function naming a service: the case's own name for it, else the catalogue's
+    (its code only when neither knows it)."""
+    def name(code: str) -> str:
+        if code and code == data.get("service_code") and data.get("service_name"):
+            return str(data["service_name"])
+        for service in catalogue_data.list_services(engine()):
+            if service.code == code:
+                return str(service.name)
+        return code
+    return name
 
 
 def _completed_elements(history: list[Any]) -> set[str]:

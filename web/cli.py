@@ -14,6 +14,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from engine import CauceError, Engine, FormInvalid, InboxFilters
 from engine.demo import seed_demo_people
+from engine.operations import DATABASE_UNAVAILABLE
 
 from . import engine as current_engine
 
@@ -104,20 +105,40 @@ def worker(interval: float | None, once: bool) -> None:
     eng = current_engine()
     pause = interval if interval is not None else current_app.config["WORKER_INTERVAL_SECONDS"]
     while True:
-        moved = eng.fire_due_timers()
-        if moved or once:
-            click.echo(f"Temporizadores: {moved} caso(s) avanzaron")
-        for incident in eng.check_stalled_cases():
-            click.echo(_incident_line(incident), err=True)
-        from .ops_cli import worker_round
-
-        worker_round(eng)  # heartbeat for /salud/lista (and the worker's metrics port)
-        from .audit_cli import worker_checkpoint
-
-        worker_checkpoint(eng)  # signed checkpoint of every case's head, once per interval
+        try:
+            run_worker_round(eng, report=once)
+        except DATABASE_UNAVAILABLE as failure:
+            if once:
+                raise
+            # A database restart or failover must not end the worker: the next round retries
+            # (the pool replaces dead connections) and the due timers are still due.
+            click.echo(f"La base de datos no responde ({type(failure).__name__}); "
+                       f"nuevo intento en {pause:g} s", err=True)
         if once:
             return
         time.sleep(pause)
+
+
+def run_worker_round(eng: Engine, *, report: bool = False) -> int:
+    """Run one round of ``flask worker``; return how many cases its timers moved."""
+    moved = eng.fire_due_timers()
+    if moved or report:
+        click.echo(f"Temporizadores: {moved} caso(s) avanzaron")
+    for incident in eng.check_stalled_cases():
+        click.echo(_incident_line(incident), err=True)
+    from .ops_cli import worker_round
+
+    worker_round(eng)  # heartbeat for /salud/lista (and the worker's metrics port)
+    from .audit_cli import worker_checkpoint
+
+    worker_checkpoint(eng)  # signed checkpoint of every case's head, once per interval
+    from .notifications import worker_mail_round
+
+    worker_mail_round(eng)  # e-mail: deadline scans, outbox expansion and sending
+    for job in eng.resume_migration_jobs():  # bulk migrations whose web process died
+        click.echo(f"Migración {job.job_id} reanudada: {job.moved} caso(s) migrados, "
+                   f"{job.refused} rechazados de {job.total}")
+    return moved
 
 
 @click.command("incidents")

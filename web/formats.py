@@ -101,6 +101,17 @@ def periodicity(value: str | None) -> str:
     return _(PERIODICITY[value]) if value in PERIODICITY else (value or "")
 
 
+def typed_day(text: str | None) -> date | None:
+    """Read a date people typed (dd/mm/yyyy, or yyyy-mm-dd from a date field), else None."""
+    text = (text or "").strip()
+    for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
 def init_app(app: Flask) -> None:
     """Register the filters with Jinja."""
     app.jinja_env.filters.update(fecha=fecha, fecha_hora=fecha_hora, numero=numero,

@@ -16,12 +16,17 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from engine.operations import DATABASE_UNAVAILABLE
+
 from . import engine
 from .observability import metrics_registry
 
 blueprint = Blueprint("health", __name__)
 
 DB_TIMEOUT_SECONDS = 2.0
+# What a 503 tells clients to wait before retrying: about a database restart's length.
+RETRY_AFTER_SECONDS = 5
+STATIC_ENDPOINT = "assets.static"
 
 
 @blueprint.get("/salud")
@@ -110,10 +115,47 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+def _database_unavailable(failure: Exception) -> Any:
+    """Answer 503 with a sentence while the database cannot serve; the client may retry."""
+    # One line, no traceback: while the database restarts every request would log one.
+    current_app.logger.warning("database unavailable: %s: %s", type(failure).__name__,
+                               str(getattr(failure, "orig", failure)).splitlines()[0][:200]
+                               if str(failure) else "")
+    message = "La base de datos no está disponible en este momento; vuelva a intentarlo."
+    if request.path.startswith("/api/"):
+        response = jsonify({"error": {"code": "unavailable", "message": message}})
+    else:
+        from flask import g, render_template
+        from flask_babel import gettext
+
+        # The page must not need the database: nobody is shown as signed in.
+        g.person = None
+        response = current_app.make_response(render_template(
+            "error.html", status=503, message=gettext(message)))
+    response.status_code = 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return _no_store(response)
+
+
+def _static_without_a_person() -> Any:
+    """Serve a static file before the hooks that look the session's person up in the database.
+
+    A stylesheet needs nobody signed in; and while the database is down the 503 page must
+    still get its stylesheet and scripts.
+    """
+    if request.endpoint == STATIC_ENDPOINT:
+        return current_app.view_functions[STATIC_ENDPOINT](**(request.view_args or {}))
+    return None
+
+
 def init_app(app: Flask) -> None:
     """Install request ids, logs and metrics, and register the probes (exempt from CSRF)."""
     from . import csrf, observability
 
     observability.init_app(app)
+    # Right after the request id (observability's first hook), before the session's person.
+    app.before_request_funcs.setdefault(None, []).insert(1, _static_without_a_person)
     app.register_blueprint(blueprint)
     csrf.exempt(blueprint)
+    for error_class in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error_class, _database_unavailable)

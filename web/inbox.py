@@ -10,10 +10,12 @@ from werkzeug.wrappers import Response
 
 from engine import CauceError, InboxFilters, InvalidCursor
 
-from . import engine
+from . import engine, labels
 from .auth import person, safe_next
 
 blueprint = Blueprint("inbox", __name__)
+blueprint.add_app_template_global(labels.task_activity_label, "activity_label")
+blueprint.add_app_template_global(labels.process_label, "process_label")
 
 PER_PAGE = 50
 # The engine searches no more than this much of a search text; show what it searched.
@@ -62,7 +64,8 @@ def inbox() -> str:
     return render_template(
         "inbox.html", mine=mine, available=available, filters=filters, processes=processes,
         activities=activities, due_state=eng.due_state, args=request.args,
-        startable=eng.startable_processes(me))
+        startable=eng.startable_processes(me),
+        returned=eng.returned_work([*mine.items, *available.items]))
 
 
 def _back() -> str:

@@ -375,3 +375,206 @@ def _follow_operations() -> dict[str, Any]:
                      "responses": {"200": answer, **_errors(401, 404)}}
             for method, summary in (("post", "Seguir el caso (sus novedades, en mi bandeja)"),
                                     ("delete", "Dejar de seguir el caso"))}
+
+
+# -- the process owner's workshop (web/procedures_api.py) ------------------------------------
+# A document of its own (/api/openapi-workshop.json): /api/openapi.json is held to answers its
+# own test produces, and the workshop's are produced by tests/integration/test_procedures_api.py.
+
+_WS_ERROR = _object({"error": {"type": "string"}, "message": {"type": "string"}})
+_WS_PROCESS = {"name": "process_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_WS_TRIAL = {"name": "trial_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_WS_FILES = {"type": "object", "properties": {
+    "bpmn": {"type": "object", "additionalProperties": {"type": "string"},
+             "description": "nombre.bpmn → XML"},
+    "dmn": {"type": "object", "additionalProperties": {"type": "string"}},
+    "forms": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+        "schema": {"type": "object", "nullable": True},
+        "ui": {"type": "object", "nullable": True}}}},
+    "responsibility": {"type": "object", "additionalProperties": {"type": "object"}}}}
+_WS_PROBLEM = _object({"file": {"type": "string"}, "element_id": _NULLABLE_STR,
+                       "line": {"type": "integer", "nullable": True},
+                       "severity": {"type": "string", "enum": ["error", "warning"]},
+                       "message": {"type": "string"}})
+_WS_TRIAL_STATE = _object({
+    "ready": {"type": "array", "items": {"type": "object", "properties": {
+        "task_id": {"type": "string"}, "activity_id": {"type": "string"},
+        "name": {"type": "string"}, "lane": _NULLABLE_STR, "role": _NULLABLE_STR,
+        "form": {"type": "object", "nullable": True}}}},
+    "timers": {"type": "array", "items": _object({"id": {"type": "string"},
+                                                  "name": {"type": "string"},
+                                                  "due": _DATETIME})},
+    "completed": {"type": "array", "items": {"type": "string"}},
+    "finished": {"type": "boolean"}, "data": {"type": "object"}, "now": _NULLABLE_DATETIME})
+_WS_SELECTION = {"type": "object", "required": ["from", "to"], "properties": {
+    "from": {"type": "integer"}, "to": {"type": "integer"},
+    "cases": {"oneOf": [{"type": "string", "enum": ["all"]},
+                        {"type": "array", "items": {"type": "string"}}]},
+    "state": {"type": "string", "enum": ["open", "all"]}}}
+
+
+def _ws_errors(*codes: int) -> dict[str, Any]:
+    texts = {400: "Solicitud inválida", 401: "Sin sesión ni token", 403:
+             "Solo los propietarios del procedimiento (o falta X-CSRFToken con la sesión)",
+             404: "No existe", 409: "Revisión desactualizada: otra persona guardó el borrador",
+             413: "Cuerpo demasiado grande", 422: "El borrador no pasa la comprobación"}
+    return {str(c): _json(_WS_ERROR, texts[c]) for c in codes}
+
+
+def _ws(summary: str, response: dict[str, Any], *, status: str = "200",
+        parameters: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None,
+        errors: tuple[int, ...] = (401, 403, 404)) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "security": [{"bearer": []}, {"session": []}],
+                                 "parameters": parameters or [],
+                                 "responses": {status: _json(response, summary),
+                                               **_ws_errors(*errors)}}
+    if body is not None:
+        operation["requestBody"] = {"required": True,
+                                    "content": {"application/json": {"schema": body}}}
+    return operation
+
+
+def workshop_openapi_document() -> dict[str, Any]:
+    """Return the OpenAPI description of the workshop's endpoints (drafts, publish, migration)."""
+    version = _object({"number": {"type": "integer"}, "hash": {"type": "string"},
+                       "created_by": _NULLABLE_STR, "created_at": _DATETIME,
+                       "comment": {"type": "string"}, "open_cases": {"type": "integer"},
+                       "closed_cases": {"type": "integer"}})
+    procedure = {"type": "object", "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "code": {"type": "string"},
+        "current_version": {"type": "integer"},
+        "owners": {"type": "array", "items": _object({"username": {"type": "string"},
+                                                      "full_name": {"type": "string"}})},
+        "owner_role": _NULLABLE_STR, "owner_role_name": _NULLABLE_STR,
+        "can_edit": {"type": "boolean"}}}
+    draft = {**_WS_FILES, "properties": {**_WS_FILES["properties"],
+                                         "revision": {"type": "integer"},
+                                         "updated_by": {"type": "string"},
+                                         "updated_at": _DATETIME,
+                                         "base_version": {"type": "integer"}}}
+    element = {"type": "object", "properties": {"id": {"type": "string"},
+                                                "type": {"type": "string"},
+                                                "name": _NULLABLE_STR}}
+    number = {"name": "number", "in": "path", "required": True, "schema": {"type": "integer"}}
+    process_query = {"name": "process", "in": "query", "required": True,
+                     "schema": {"type": "string"}}
+    job = _object({"done": {"type": "integer"}, "total": {"type": "integer"},
+                   "moved": {"type": "integer"}, "refused": {"type": "integer"},
+                   "finished": {"type": "boolean"},
+                   "refusals": {"type": "array", "items": {"type": "object"}}})
+    base = "/api/processes/{process_id}"
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Cauce: taller del propietario del proceso", "version": "1"},
+        "components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                        "description": "La sesión del navegador; cada escritura lleva la "
+                                       "cabecera X-CSRFToken de la página"}}},
+        "paths": {
+            "/api/procedures": {"get": _ws("Todos los procedimientos (propietarios, versión "
+                                           "vigente, si puedo editarlo)",
+                                           {"type": "array", "items": procedure},
+                                           errors=(401,))},
+            base: {"get": _ws("Un procedimiento, sus versiones y su formulario de inicio", {
+                **procedure, "properties": {**procedure["properties"],
+                                            "versions": {"type": "array", "items": version},
+                                            "start_form": {"type": "object",
+                                                           "nullable": True}}},
+                parameters=[_WS_PROCESS], errors=(401, 404))},
+            base + "/versions/{number}/files": {"get": _ws(
+                "Los archivos de una versión", _WS_FILES, parameters=[_WS_PROCESS, number],
+                errors=(401, 404))},
+            base + "/draft": {
+                "get": _ws("El borrador (se crea desde la versión vigente)", draft,
+                           parameters=[_WS_PROCESS]),
+                "put": _ws("Guardar el borrador (revisión vista)",
+                           _object({"revision": {"type": "integer"}}),
+                           parameters=[_WS_PROCESS], errors=(400, 401, 403, 404, 409, 413, 422),
+                           body={**_WS_FILES, "required": ["revision"], "properties": {
+                               **_WS_FILES["properties"], "revision": {"type": "integer"}}}),
+                "delete": _ws("Descartar el borrador", _object({"discarded": {"type":
+                                                                              "boolean"}}),
+                              parameters=[_WS_PROCESS])},
+            base + "/draft/check": {"post": _ws(
+                "Comprobar el borrador (o los archivos enviados) como al arrancar",
+                _object({"ok": {"type": "boolean"},
+                         "problems": {"type": "array", "items": _WS_PROBLEM}}),
+                parameters=[_WS_PROCESS], body=_WS_FILES, errors=(400, 401, 403, 404))},
+            base + "/draft/publish": {"post": _ws(
+                "Publicar el borrador como nueva versión",
+                _object({"number": {"type": "integer"}, "hash": {"type": "string"}}),
+                status="201", parameters=[_WS_PROCESS],
+                body=_object({"comment": {"type": "string"}, "revision": {"type": "integer"}}),
+                errors=(400, 401, 403, 404, 409, 422))},
+            base + "/diff": {"get": _ws(
+                "Diferencias entre dos versiones (to puede ser draft)",
+                _object({"added": {"type": "array", "items": element},
+                         "removed": {"type": "array", "items": element},
+                         "changed": {"type": "array", "items": {**element, "properties": {
+                             **element["properties"],
+                             "changes": {"type": "array", "items": {"type": "string"}}}}},
+                         "files": {"type": "array", "items": _object({
+                             "file": {"type": "string"},
+                             "status": {"type": "string", "enum": [
+                                 "added", "removed", "changed", "unchanged"]}})}}),
+                parameters=[_WS_PROCESS,
+                            {"name": "from", "in": "query", "required": True,
+                             "schema": {"type": "integer"}},
+                            {"name": "to", "in": "query", "required": True,
+                             "schema": {"type": "string"}}],
+                errors=(400, 401, 403, 404))},
+            "/api/scripts/vet": {"post": _ws(
+                "Veredicto del sandbox sobre un script o una condición",
+                _object({"ok": {"type": "boolean"}, "message": _NULLABLE_STR}),
+                body={"type": "object", "required": ["kind", "text"], "properties": {
+                    "kind": {"type": "string", "enum": ["script", "condition"]},
+                    "text": {"type": "string"}}}, errors=(400, 401))},
+            "/api/roles": {"get": _ws("Carriles, roles y cargos del procedimiento", {
+                "type": "array", "items": {"type": "object", "properties": {
+                    "lane": {"type": "string"}, "role": {"type": "string"},
+                    "role_name": {"type": "string"},
+                    "positions": {"type": "array", "items": {"type": "string"}}}}},
+                parameters=[process_query], errors=(400, 401, 404))},
+            "/api/forms": {"get": _ws("Formularios del procedimiento, con su título", {
+                "type": "array", "items": {"type": "object", "properties": {
+                    "file": {"type": "string"}, "form_id": {"type": "string"},
+                    "title": {"type": "string"}}}},
+                parameters=[process_query], errors=(400, 401, 404))},
+            "/api/decisions": {"get": _ws("Tablas de decisión (DMN) del procedimiento", {
+                "type": "array", "items": {"type": "object"}},
+                parameters=[process_query], errors=(400, 401, 404))},
+            base + "/draft/trial": {"post": _ws(
+                "Probar el borrador como un caso desechable",
+                _object({"trial_id": {"type": "string"}, "state": _WS_TRIAL_STATE}),
+                status="201", parameters=[_WS_PROCESS], errors=(401, 403, 404, 422))},
+            "/api/trials/{trial_id}": {
+                "get": _ws("Estado de una prueba", _WS_TRIAL_STATE, parameters=[_WS_TRIAL]),
+                "delete": _ws("Descartar una prueba", _object({"deleted": {"type": "boolean"}}),
+                              parameters=[_WS_TRIAL])},
+            "/api/trials/{trial_id}/tasks/{task_id}/complete": {"post": _ws(
+                "Completar una tarea de la prueba (formulario validado como en la bandeja)",
+                _WS_TRIAL_STATE, parameters=[_WS_TRIAL, _TASK_ID],
+                body=_object({"data": {"type": "object"}}), errors=(400, 401, 403, 404, 422))},
+            "/api/trials/{trial_id}/timers/fire": {"post": _ws(
+                "Adelantar el reloj de la prueba hasta un temporizador (o el siguiente)",
+                _WS_TRIAL_STATE, parameters=[_WS_TRIAL],
+                body={"type": "object", "properties": {"id": {"type": "string"}}})},
+            base + "/migrations/dry-run": {"post": _ws(
+                "Simular la migración de casos entre versiones",
+                _object({"cases": {"type": "array", "items": _object({
+                    "case_number": {"type": "string"}, "can_move": {"type": "boolean"},
+                    "reason": _NULLABLE_STR,
+                    "active": {"type": "array", "items": {"type": "string"}},
+                    "actions": {"type": "array", "items": {"type": "string"}}})}}),
+                parameters=[_WS_PROCESS], body=_WS_SELECTION, errors=(400, 401, 403, 404))},
+            base + "/migrations": {"post": _ws(
+                "Migrar los casos que pueden moverse (trabajo en segundo plano)",
+                _object({"job_id": {"type": "string"}}), status="202",
+                parameters=[_WS_PROCESS], body=_WS_SELECTION, errors=(400, 401, 403, 404))},
+            "/api/migration-jobs/{job_id}": {"get": _ws(
+                "Avance de una migración", job,
+                parameters=[{"name": "job_id", "in": "path", "required": True,
+                             "schema": {"type": "string"}}])},
+        },
+    }

@@ -109,6 +109,46 @@ class PdfDocument(FPDF):
         self.image(io.BytesIO(png), w=width)
         self.ln(2)
 
+    def signature_blocks(self, lines: Sequence[tuple[str, str, str]]) -> None:
+        """Draw the cuadro de firmas: per (field, label, name) a box a signature goes into.
+
+        Each box is remembered in ``signature_boxes`` (page index and PDF points from the
+        lower-left corner) so that a signature field can be placed exactly over it.
+        """
+        box_w, box_h, gap = 84.0, 24.0, 6.0
+        per_row = 2
+        rows = (len(lines) + per_row - 1) // per_row
+        if self.get_y() + rows * (box_h + 16) > self.h - self.b_margin:
+            self.add_page()
+        self.set_font("DejaVu", "B", 9.5)
+        self.cell(0, 6, "Cuadro de firmas de responsabilidad", new_x=XPos.LMARGIN,
+                  new_y=YPos.NEXT)
+        top = self.get_y()
+        to_pt = 72 / 25.4
+        for index, (field, label, name) in enumerate(lines):
+            x = self.l_margin + (index % per_row) * (box_w + gap)
+            y = top + (index // per_row) * (box_h + 16)
+            self.set_xy(x, y)
+            self.set_font("DejaVu", "B", 8.5)
+            self.cell(box_w, 5, label)
+            self.set_draw_color(150, 150, 150)
+            self.rect(x, y + 5, box_w, box_h)
+            self.set_xy(x, y + 5 + box_h + 0.5)
+            self.set_font("DejaVu", "", 8.5)
+            self.cell(box_w, 5, name or "—")
+            page = self.page_no() - 1
+            self.signature_boxes[field] = (
+                page, x * to_pt, (self.h - y - 5 - box_h) * to_pt, (x + box_w) * to_pt,
+                (self.h - y - 5) * to_pt)
+        self.set_xy(self.l_margin, top + rows * (box_h + 16))
+
+    @property
+    def signature_boxes(self) -> dict[str, tuple[int, float, float, float, float]]:
+        """Where each signature line's box is (filled by ``signature_blocks``)."""
+        if not hasattr(self, "_signature_boxes"):
+            self._signature_boxes: dict[str, tuple[int, float, float, float, float]] = {}
+        return self._signature_boxes
+
     def render(self) -> bytes:
         """Return the finished PDF."""
         return bytes(self.output())

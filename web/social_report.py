@@ -7,7 +7,9 @@ from typing import Any
 
 from engine import AuditEntry, CaseView
 
-from .formats import fecha, value_text
+from . import engine
+from .casedata import describe
+from .formats import fecha
 from .pdf import PdfDocument
 
 FORMAT_CODE = "F01-PRO-GTH-GTS-002"
@@ -40,11 +42,18 @@ class SocialReport:
     review_date: str
 
 
+def _choice_texts(case: CaseView, keys: list[str]) -> dict[str, str]:
+    """Return how the forms name the chosen options (in Spanish, the format's language)."""
+    definition = engine().definition_by_hash(case.version_hash)
+    return {item.key: item.text for item in describe(definition, case.data, "es", only=keys)}
+
+
 def social_report(case: CaseView, history: list[AuditEntry]) -> SocialReport | None:
     """Return the report of a case, or None before activity 5 was completed."""
     data: dict[str, Any] = case.data
     if not data.get("social_diagnosis"):
         return None
+    texts = _choice_texts(case, ["channel_formality", "channel_medium", "requester_type"])
     prepared = [e for e in history if e.activity_id == "emitir_diagnostico"
                 and e.event_type == "task_completed"]
     reviewed = [e for e in history if e.activity_id == "validar_informe"
@@ -52,16 +61,17 @@ def social_report(case: CaseView, history: list[AuditEntry]) -> SocialReport | N
     last_review = reviewed[-1] if reviewed else None
     validated = bool(last_review and last_review.data and
                      last_review.data["form"].get("report_validated")) and (
-        not prepared or last_review.seq > prepared[-1].seq)
+        last_review is not None and (not prepared or last_review.seq > prepared[-1].seq))
     return SocialReport(
         case_number=case.number, report_date=fecha(data.get("report_date")),
         requester=str(data.get("requester_name", "")),
-        requester_type=REQUESTER_TYPES.get(str(data.get("requester_type")), ""),
+        requester_type=REQUESTER_TYPES.get(str(data.get("requester_type")), "")
+        or texts.get("requester_type", ""),
         beneficiary=str(data.get("beneficiary_name", "")),
         beneficiary_unit=str(data.get("beneficiary_unit", "")),
         request_date=fecha(data.get("request_date")),
-        channel=f"{value_text(data.get('channel_formality'))}, "
-                f"{value_text(data.get('channel_medium'))}",
+        channel=", ".join(t for t in (texts.get("channel_formality"),
+                                       texts.get("channel_medium")) if t),
         summary=str(data.get("situation_summary", "")),
         background=str(data.get("background", "")),
         findings=str(data.get("findings", "")),
@@ -76,14 +86,22 @@ def social_report(case: CaseView, history: list[AuditEntry]) -> SocialReport | N
     )
 
 
+SIGNATURE_LINES = (("elaborado", "Elaborado por"), ("revisado", "Revisado y validado por"))
+
+
 def social_report_pdf(report: SocialReport, names: dict[str, str]) -> bytes:
     """Render the report as a PDF (names maps usernames to full names)."""
+    return social_report_document(report, names).render()
+
+
+def social_report_document(report: SocialReport, names: dict[str, str]) -> PdfDocument:
+    """Lay the report out, its cuadro de firmas included (boxes in ``signature_boxes``)."""
     pdf = PdfDocument(
         "Informe Técnico de Trabajo Social",
         subtitle=f"Coordinación General de Talento Humano — {FORMAT_CODE}",
         footer=f"Caso {report.case_number} — Confidencial (PRO-GTH-GTS-002, regla 6.3 d)")
     pdf.title_block([f"Caso: {report.case_number}", f"Fecha del informe: {report.report_date}",
-                     "Estado: " + ("validado" if report.validated else "sin validar")])
+                     "Estado: " + ("Validado" if report.validated else "Sin validar")])
     pdf.section("1. Datos generales")
     pdf.fields([
         ("Servidor/a atendido/a", report.beneficiary),
@@ -112,4 +130,7 @@ def social_report_pdf(report: SocialReport, names: dict[str, str]) -> bytes:
         ("Revisado y validado por", names.get(report.reviewed_by, report.reviewed_by)
          + (f" ({report.review_date})" if report.review_date else "")),
     ])
-    return pdf.render()
+    signers = {"elaborado": report.prepared_by, "revisado": report.reviewed_by}
+    pdf.signature_blocks([(field, label, names.get(signers[field], signers[field]))
+                          for field, label in SIGNATURE_LINES])
+    return pdf

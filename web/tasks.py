@@ -9,7 +9,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from engine import CauceError, FormInvalid, NotFound, TaskAlreadyCompleted, TaskClaimedByOther
+from engine import (
+    CauceError,
+    FormInvalid,
+    NotFound,
+    TaskAlreadyCompleted,
+    TaskClaimedByOther,
+    review_loop,
+)
 from engine import catalogue as catalogue_data
 from engine.documents import DocumentRefused
 from engine.task_fate import CLAIMED, COMPLETED, TaskFate
@@ -27,6 +34,7 @@ from .formview import (
     build_fields,
     parse_submission,
 )
+from .social_report import social_report
 
 blueprint = Blueprint("tasks", __name__)
 
@@ -169,19 +177,36 @@ def task(task_id: str) -> Any:
     case = eng.case(detail.task.case_id, by=me)
     language = str(get_locale())
     full = eng.definition_by_hash(case.version_hash)
-    context = dict(task=detail.task, case=case, due_state=eng.due_state(detail.task.due_at),
-                   case_items=describe(full, case.data, language, person_name),
-                   documents=eng.case_documents(case.id, by=me),
-                   assignee_name=person_name(detail.task.assignee) if detail.task.assignee
-                   else None)
+    read: dict[str, Any] = {}
+
+    def case_history() -> list[Any]:
+        if "history" not in read:
+            read["history"] = eng.history(case.id, by=me)
+        return list(read["history"])
+
+    def page_context() -> dict[str, Any]:
+        # Built only for a page to show: a successful completion redirects without reading it.
+        history = case_history()
+        return dict(task=detail.task, case=case, due_state=eng.due_state(detail.task.due_at),
+                    case_items=describe(full, case.data, language, person_name,
+                                        hide=review_loop.stale_fields(history),
+                                        catalogue=catalogue_picker(case.data)),
+                    documents=eng.case_documents(case.id, by=me),
+                    assignee_name=person_name(detail.task.assignee) if detail.task.assignee
+                    else None, catalogue=choices,
+                    **review_context(full, case, history, detail.task.activity_id,
+                                     detail.form_ui))
+
+    choices = catalogue_picker(detail.case_data)
     if detail.form_schema is None:
-        return _mark_done(task_id, detail.instructions, context)
+        return _mark_done(task_id, detail.instructions, page_context, detail.task)
     errors: dict[str, list[str]] = {}
-    context["catalogue"] = choices = catalogue_picker(detail.case_data)
 
     if request.method == "GET":
+        context = page_context()
         data = detail.draft if detail.draft is not None else _prefill(
-            schema, detail.case_data, detail.task.activity_id, eng.history(case.id, by=me))
+            schema, detail.case_data, detail.task.activity_id, case_history(),
+            skip=review_loop.fresh_fields(ui))
         return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
                                 document_names=document_names(attachment_shas(schema, data)),
                                 draft_saved=detail.draft is not None, **context)
@@ -196,27 +221,42 @@ def task(task_id: str) -> Any:
             return _task_gone(task_id, data)
         flash(_("Borrador guardado. Puede completar la tarea más tarde."), "success")
         return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
-                                document_names=names, draft_saved=True, **context)
+                                document_names=names, draft_saved=True, **page_context())
     if errors:
         return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
-                                document_names=names, status=400, **context)
+                                document_names=names, status=400, **page_context())
     try:
         done = eng.complete_task(task_id, by=me, form_data=data)
     except FormInvalid as error:
         return render_form_page("task.html", schema=schema, ui=ui, data=data,
                                 errors=error.by_field(), document_names=names, status=400,
-                                **context)
+                                **page_context())
     except (TaskAlreadyCompleted, TaskClaimedByOther, NotFound):
         return _task_gone(task_id, data)
     except CauceError as error:
         flash(_(error.message), "error")
         return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
-                                document_names=names, status=409, **context)
+                                document_names=names, status=409, **page_context())
     flash(_("Tarea «%(activity)s» completada.", activity=detail.task.activity_name), "success")
     still_mine = [t for t in done.open_tasks if t.assignee == me.username]
     if still_mine:
         return redirect(url_for("tasks.task", task_id=still_mine[0].task_id))
     return redirect(url_for("inbox.inbox"))
+
+
+def review_context(definition: Any, case: Any, history: list[Any], activity_id: str,
+                   ui: dict[str, Any]) -> dict[str, Any]:
+    """Return what a task page shows of a review loop: the observations that sent this work
+    back, and for a reviewer the document under review (the social case's technical report)."""
+    decisions = review_loop.decisions_by_activity(definition)
+    returned = review_loop.returned_work(history, activity_id, decisions)
+    report = None
+    if review_loop.decision_of(ui) is not None and case.process_id == "social_case":
+        report = social_report(case, history)
+    return {"returned": returned, "review_report": report,
+            "returned_by": person_name(returned.by) if returned and returned.by else None,
+            "report_names": {e.actor: person_name(e.actor) for e in history if e.actor}
+            if report else {}}
 
 
 def fate_message(fate: TaskFate, *, typing: bool) -> str:
@@ -282,11 +322,12 @@ def _task_gone(task_id: str, data: dict[str, Any] | None = None) -> Any:
         documents=eng.case_documents(case.id, by=me))
 
 
-def _mark_done(task_id: str, instructions: str | None, context: dict[str, Any]) -> Any:
+def _mark_done(task_id: str, instructions: str | None, page_context: Any,
+               task: Any) -> Any:
     """Show a task with no form (a manual or plain BPMN task); mark it as done."""
     if request.method == "GET":
-        return render_template("task.html", manual=True, instructions=instructions, **context)
-    task = context["task"]
+        return render_template("task.html", manual=True, instructions=instructions,
+                               **page_context())
     try:
         done = engine().complete_task(task_id, by=person(), form_data={})
     except (TaskAlreadyCompleted, TaskClaimedByOther, NotFound):
@@ -294,7 +335,7 @@ def _mark_done(task_id: str, instructions: str | None, context: dict[str, Any]) 
     except CauceError as error:
         flash(_(error.message), "error")
         return render_template("task.html", manual=True, instructions=instructions,
-                               **context), 409
+                               **page_context()), 409
     flash(_("Tarea «%(activity)s» marcada como hecha.", activity=task.activity_name), "success")
     still_mine = [t for t in done.open_tasks if t.assignee == person().username]
     if still_mine:
@@ -303,10 +344,11 @@ def _mark_done(task_id: str, instructions: str | None, context: dict[str, Any]) 
 
 
 def _prefill(schema: dict[str, Any], case_data: dict[str, Any], activity_id: str,
-             history: list[Any]) -> dict[str, Any]:
+             history: list[Any], skip: set[str] | None = None) -> dict[str, Any]:
     """Start a form from what the case holds for its fields: values this activity gave before
     (a reworked report) or the procedure prepared, never another form's answer to a field both
-    forms happen to share."""
+    forms happen to share, nor ``skip`` (a review's decision and observations: each round
+    decides anew)."""
     fields = schema.get("properties", {})
     last_writer: dict[str, str | None] = {}
     for entry in history:
@@ -314,7 +356,8 @@ def _prefill(schema: dict[str, Any], case_data: dict[str, Any], activity_id: str
             for key in entry.data.get("form", {}):
                 last_writer[key] = entry.activity_id
     data = {k: v for k, v in case_data.items()
-            if k in fields and last_writer.get(k, activity_id) == activity_id}
+            if k in fields and k not in (skip or set())
+            and last_writer.get(k, activity_id) == activity_id}
     for key, prop in fields.items():
         if key not in data and "default" in prop:
             data[key] = prop["default"]

@@ -23,7 +23,7 @@ from app import create_app
 from engine import Engine
 from engine.clock import LOCAL_TZ
 from engine.demo import seed_demo_people
-from tests.conftest import DEMO_PASSWORD, FAST_HASHER
+from tests.conftest import DEMO_PASSWORD, FAST_HASHER, CaseWalker
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,6 +40,11 @@ SOCIAL_WORKER = "sofia.naranjo"
 NAMES = {COORDINATOR: "Lucía Andrade", LEADER: "Ana Guamán", SOCIAL_WORKER: "Sofía Naranjo",
          "diego.paredes": "Diego Paredes", "pablo.reyes": "Pablo Reyes",
          "jorge.cevallos": "Jorge Cevallos"}
+AUDITOR = "monica.pazmino"
+# The social case's lanes, played by the people above when a test sets up its cases.
+SOCIAL_PEOPLE = {"coordinador_th": [COORDINATOR], "lider_seguridad": [LEADER],
+                 "trabajador_social": [SOCIAL_WORKER]}
+DIAGNOSIS = ("analizar_solicitud", "realizar_entrevista", "emitir_diagnostico")
 
 
 def typed_date(day: date) -> str:
@@ -89,19 +94,14 @@ class _ServerThread(threading.Thread):
         self.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """Serve a fresh Cauce (temp SQLite database and documents folder) for one test module."""
+def serve(database_url: str, root: Path) -> Iterator[LiveServer]:
+    """Serve a fresh Cauce on ``database_url`` (documents under ``root``) until closed."""
     from waitress import create_server
 
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} "
-                    "(apt-get install chromium); the browser tests never download a browser")
-    root = tmp_path_factory.mktemp("live")
     app = create_app({
         "TESTING": True,
         "SECRET_KEY": "browser-tests",
-        "DATABASE_URL": f"sqlite:///{root / 'cauce.db'}",
+        "DATABASE_URL": database_url,
         "DOCUMENTS_DIR": str(root / "documents"),
         "SEEDS_DIR": "",
         # Fast password hashing, as in the other tests; the clock is the real one.
@@ -119,6 +119,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     finally:
         thread.stop()
         engine.sql.dispose()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Serve a fresh Cauce (temp SQLite database and documents folder) for one test module."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM} "
+                    "(apt-get install chromium); the browser tests never download a browser")
+    root = tmp_path_factory.mktemp("live")
+    yield from serve(f"sqlite:///{root / 'cauce.db'}", root)
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +192,17 @@ def sign_in(page: Any, username: str, password: str = DEMO_PASSWORD) -> None:
     page.get_by_role("button", name="Ingresar").click()
     expect(page).to_have_url(re.compile(r"/bandeja"))
     expect(page.get_by_role("heading", name="Bandeja de tareas", level=1)).to_be_visible()
+
+
+def diagnosed_case(server: LiveServer, **data: Any) -> CaseWalker:
+    """Start a social case on the served app with ``data`` (its lanes played by SOCIAL_PEOPLE),
+    take it up to the validation of its report and return its walker."""
+    walker = CaseWalker(server.engine, SOCIAL_PEOPLE)
+    walker.start(**data)
+    walker.do("reasignar_solicitud")
+    for activity in DIAGNOSIS:
+        walker.do(activity)
+    return walker
 
 
 def screenshot(page: Any, name: str, tmp_path: Path) -> Path:

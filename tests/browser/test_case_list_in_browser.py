@@ -11,27 +11,22 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import (
     COORDINATOR,
     LEADER,
-    SOCIAL_WORKER,
+    SOCIAL_PEOPLE,
+    diagnosed_case,
     recent_day,
     screenshot,
     sign_in,
 )
-from tests.conftest import CaseWalker
 
 pytestmark = pytest.mark.browser
-
-PEOPLE = {"coordinador_th": [COORDINATOR], "lider_seguridad": [LEADER],
-          "trabajador_social": [SOCIAL_WORKER]}
+# test_staff_pages_in_browser.py imports it from here.
+PEOPLE = SOCIAL_PEOPLE
 
 
 @pytest.fixture(scope="module")
 def cases(live_server):
     """A closed social case, and one waiting for the social worker's analysis."""
-    walker = CaseWalker(live_server.engine, PEOPLE)
-    walker.start(requester_name="Rosa Chicaiza")
-    walker.do("reasignar_solicitud")
-    for activity in ("analizar_solicitud", "realizar_entrevista", "emitir_diagnostico"):
-        walker.do(activity)
+    walker = diagnosed_case(live_server, requester_name="Rosa Chicaiza")
     walker.do("validar_informe", requires_support=False)
     closed = walker.do("archivar_expediente")
     if "atender_vencimiento" in walker.open_activities():

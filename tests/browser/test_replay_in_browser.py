@@ -9,32 +9,16 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import (
-    COORDINATOR,
-    LEADER,
-    SOCIAL_WORKER,
-    recent_day,
-    screenshot,
-    sign_in,
-)
-from tests.conftest import CaseWalker
+from tests.browser.conftest import AUDITOR, diagnosed_case, recent_day, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
-
-AUDITOR = "monica.pazmino"
-PEOPLE = {"coordinador_th": [COORDINATOR], "lider_seguridad": [LEADER],
-          "trabajador_social": [SOCIAL_WORKER]}
-DIAGNOSIS = ("analizar_solicitud", "realizar_entrevista", "emitir_diagnostico")
 
 
 @pytest.fixture(scope="module")
 def closed(live_server):
     """A closed social case whose technical report was rejected once."""
-    walker = CaseWalker(live_server.engine, PEOPLE)
-    walker.start(requester_name="Rosa Chicaiza", request_date=recent_day().isoformat())
-    walker.do("reasignar_solicitud")
-    for activity in DIAGNOSIS:
-        walker.do(activity)
+    walker = diagnosed_case(live_server, requester_name="Rosa Chicaiza",
+                            request_date=recent_day().isoformat())
     walker.do("validar_informe", report_validated=False,
               review_observations="Falta detallar las estrategias.")
     walker.do("emitir_diagnostico", strategies=["Acompañamiento", "Red de apoyo familiar"])
@@ -46,8 +30,11 @@ def closed(live_server):
 
 def open_replay(page: Page, number: str) -> None:
     sign_in(page, AUDITOR)
+    menu = page.get_by_role("button", name="Menú")
+    if menu.is_visible():  # on a phone the navigation folds behind it
+        menu.click()
     page.get_by_role("navigation", name="Navegación principal").get_by_role(
-        "link", name="Casos").click()
+        "link", name="Casos", exact=True).click()
     page.get_by_label("Estado").select_option(label="Cerrado")
     page.get_by_label("Buscar").fill("chicaiza")
     page.get_by_role("button", name="Filtrar").click()

@@ -300,7 +300,10 @@ def check_closed_case(page: Page, number: str) -> None:
     timeline = page.get_by_role("region", name="Historial").get_by_role("listitem")
     expect(timeline.filter(has_text="Inició el caso")).to_contain_text(NAMES[COORDINATOR])
     for activity, username in COMPLETED_BY:
-        expect(timeline.filter(has_text=f"Completó la tarea «{activity}»")).to_contain_text(
+        # A review reads as its decision (issue 10, 2.3), the rest as a completed task.
+        verb = ("Validó el informe" if activity.startswith("Revisar y validar")
+                else "Completó la tarea")
+        expect(timeline.filter(has_text=f"{verb} «{activity}»")).to_contain_text(
             NAMES[username])
     claimed = timeline.filter(has_text="Tomó la tarea «Recibir y reasignar")
     expect(claimed).to_contain_text(NAMES[LEADER])

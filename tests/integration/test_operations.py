@@ -500,3 +500,71 @@ def test_a_sqlite_backup_restores_into_postgresql(_postgres_url, fresh_url, libr
     assert target.replay(numbers[1], by=walker.leader).proven
     source.sql.dispose()
     target.sql.dispose()
+
+
+# -- backups of disposed cases ----------------------------------------------------------------
+
+
+def _dispose_one_archived_case(walker, engine, people) -> tuple[str, str]:
+    """Archive a social case in 2020, dispose of it (its content erased); keep a running one."""
+    walker.start()
+    for activity in ["reasignar_solicitud", "analizar_solicitud", "realizar_entrevista",
+                     "emitir_diagnostico"]:
+        walker.do(activity)
+    walker.do("validar_informe", report_validated=True, requires_support=False)
+    old = walker.do("archivar_expediente", archived_date="2020-06-15")
+    act = engine.dispose_cases([old.number], by=people["propietario_cs"][0],
+                               legal_basis="Tabla de plazos de conservación documental, "
+                                           "serie Casos sociales, 5 años desde el archivo")
+    walker.start()
+    walker.do("reasignar_solicitud")
+    return old.number, act.number
+
+
+def _reseal(file: Path, target: Path, table: str, change: Any) -> None:
+    """Rewrite one table of a backup with ``change`` applied to each row; fix its checksum."""
+    with zipfile.ZipFile(file) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    member = f"tables/{table}.jsonl"
+    rows = [change(json.loads(line)) for line in members[member].decode().splitlines()]
+    members[member] = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n"
+                              for r in rows).encode()
+    manifest = json.loads(members["cauce-backup.json"])
+    manifest["tables"][table]["sha256"] = hashlib.sha256(members[member]).hexdigest()
+    members["cauce-backup.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def test_a_backup_with_a_disposed_case_restores_and_verifies_by_its_tombstone(
+        app, walker, engine, people, restored, tmp_path):
+    disposed, _act = _dispose_one_archived_case(walker, engine, people)
+    assert engine.verify_history().ok
+    engine.backup(tmp_path / "copia.zip")
+
+    result = restored.test_cli_runner().invoke(args=["restore", str(tmp_path / "copia.zip")])
+
+    assert result.exit_code == 0, result.output
+    assert "2 casos verificados, 0 con problemas" in result.output
+    copy = restored.extensions["cauce"]
+    assert copy.verify_cases().ok
+    assert copy.case_disposal(disposed, by="monica.pazmino") is not None
+
+
+def test_a_backup_whose_disposal_acta_was_altered_reports_the_disposed_case(
+        app, walker, engine, people, restored, tmp_path):
+    disposed, act = _dispose_one_archived_case(walker, engine, people)
+    engine.backup(tmp_path / "copia.zip")
+
+    def rewrite_a_recorded_hash(row: dict[str, Any]) -> dict[str, Any]:
+        row["cases"][0]["events"][2][1] = "00" * 32
+        return row
+
+    _reseal(tmp_path / "copia.zip", tmp_path / "alterada.zip", "disposal_act",
+            rewrite_a_recorded_hash)
+    result = restored.test_cli_runner().invoke(args=["restore", str(tmp_path / "alterada.zip")])
+
+    assert result.exit_code == 2, result.output
+    assert "2 casos verificados, 1 con problemas" in result.output
+    assert f"{disposed}: el acta {act} fue alterada" in result.output

@@ -145,3 +145,38 @@ def test_the_cli_writes_an_xes_file_for_a_date_range(walker, engine, app, clock,
     missing = runner.invoke(args=["audit", "xes", "--process", "nada", "-o", str(out)])
     assert missing.exit_code == 1 and "No existe el procedimiento" in missing.output
     assert not out.exists()
+
+
+def _timer_inside_a_step(walker, clock):
+    """The diagnosis deadline passes unnoticed; it fires when the interview is completed."""
+    walker.start()
+    walker.do("reasignar_solicitud")
+    walker.do("analizar_solicitud")
+    clock.advance(days=40)  # no worker round in between: a step itself fires the timer
+    walker.do("realizar_entrevista")
+    walker.do("emitir_diagnostico")
+    return walker.case
+
+
+def test_a_timer_that_fired_inside_a_step_is_its_own_event_as_conformance_sees_it(
+        walker, engine, clock, tmp_path):
+    case = _timer_inside_a_step(walker, clock)
+    history = engine.history(case.number, by=walker.leader)
+    assert "timer_fired" not in {e.event_type for e in history}  # only the step's path has it
+    [step] = [e for e in history if e.event_type == "task_completed"
+              and "timer_plazo_diagnostico" in e.data["path"]]
+    path = tmp_path / "social.xes"
+    with path.open("wb") as target:
+        summary = engine.export_xes(target, process_id="social_case")
+
+    [trace] = _read_xes(path)
+    events = [(e["cauce:element"], e["lifecycle:transition"], e["time:timestamp"],
+               e.get("org:resource")) for e in trace]
+    assert summary.events == _expected_events(engine, case.number, walker.leader) + 1
+    timer = events.index(("timer_plazo_diagnostico", "complete", step.at, None))
+    assert events[timer - 1][:2] == (step.activity_id, "complete")
+    assert [e["concept:name"] for e in trace][timer] == "Plazo de 15 días laborables vencido"
+    # The same trace the conformance check replays, activity for activity.
+    [checked] = engine.conformance_report("social_case", by=None).cases
+    assert [e for e, t, _, _ in events if t == "complete"] == list(checked.trace)
+    assert checked.result.fitness == 1.0

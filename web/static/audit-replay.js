@@ -219,29 +219,16 @@
   });
 
   function loadDiagram() {
-    if (!window.BpmnJS) {
-      holder.textContent = root.getAttribute("data-diagram-error");
-      return Promise.resolve();
-    }
-    viewer = new window.BpmnJS({ container: holder });
-    return fetch(root.getAttribute("data-diagram"), { credentials: "same-origin" })
-      .then(function (response) {
-        if (!response.ok) { throw new Error(String(response.status)); }
-        return response.text();
-      })
-      .then(function (xml) { return viewer.importXML(xml); })
-      .then(function () {
-        var canvas = viewer.get("canvas");
+    return window.Cauce.showDiagram(holder, root.getAttribute("data-diagram"),
+      root.getAttribute("data-diagram-error"), function (shown) {
+        var canvas = shown.get("canvas");
         canvas.zoom("fit-viewport");
         // On a phone the whole procedure would be too small to read: zoom in and follow the step.
         if (canvas.zoom() < PHONE_ZOOM && holder.clientWidth < 700) {
           canvas.zoom(PHONE_ZOOM);
           following = true;
         }
-      })
-      .catch(function () {
-        viewer = null;
-        holder.textContent = root.getAttribute("data-diagram-error");
+        viewer = shown;
       });
   }
 

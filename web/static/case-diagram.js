@@ -3,28 +3,24 @@
   "use strict";
   var container = document.getElementById("diagram");
   if (!container) { return; }
-  if (!window.BpmnJS) {
-    container.textContent = container.getAttribute("data-error");
-    return;
-  }
-  var viewer = new window.BpmnJS({ container: container });
-  var active = JSON.parse(container.getAttribute("data-active"));
-  var done = JSON.parse(container.getAttribute("data-done"));
-  fetch(container.getAttribute("data-src"), { credentials: "same-origin" })
-    .then(function (response) {
-      if (!response.ok) { throw new Error(String(response.status)); }
-      return response.text();
-    })
-    .then(function (xml) { return viewer.importXML(xml); })
-    .then(function () {
+  window.Cauce.showDiagram(container, container.getAttribute("data-src"),
+    container.getAttribute("data-error"), function (viewer) {
+      var active = JSON.parse(container.getAttribute("data-active"));
+      var done = JSON.parse(container.getAttribute("data-done"));
       var canvas = viewer.get("canvas");
       var registry = viewer.get("elementRegistry");
       done.forEach(function (id) { if (registry.get(id)) { canvas.addMarker(id, "cauce-done"); } });
       active.forEach(function (id) { if (registry.get(id)) { canvas.addMarker(id, "cauce-active"); } });
-      canvas.zoom("fit-viewport");
+      canvas.zoom("fit-viewport", "auto");
+      document.querySelectorAll("[data-zoom]").forEach(function (button) {
+        button.addEventListener("click", function () {
+          var how = button.getAttribute("data-zoom");
+          if (how === "fit") { canvas.zoom("fit-viewport", "auto"); }
+          else { canvas.zoom(canvas.zoom() * (how === "in" ? 1.25 : 0.8)); }
+          container.setAttribute("data-zoom", String(Math.round(canvas.zoom() * 100)));
+        });
+      });
+      container.setAttribute("data-zoom", String(Math.round(canvas.zoom() * 100)));
       container.setAttribute("data-ready", "true");
-    })
-    .catch(function () {
-      container.textContent = container.getAttribute("data-error");
     });
 })();
