@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import copy
 import operator
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta, timezone
@@ -118,7 +119,29 @@ def compile_restricted_source(source: str, mode: str) -> CodeType:
     except SyntaxError as error:
         # SpiffWorkflow's error formatter chokes on SyntaxError.lineno=None: hand it a plain error.
         message = error.msg if isinstance(error.msg, str) else "; ".join(error.msg)
-        raise RestrictedCodeError(f"Código no permitido: {message}") from None
+        raise RestrictedCodeError(f"Código no permitido: {in_spanish(message)}") from None
+
+
+# RestrictedPython's refusals, as process owners read them (anything else keeps its words).
+_REFUSALS = (
+    (re.compile(r"\bLine (\d+): "), r"línea \1: "),
+    (re.compile(r"SyntaxError: invalid syntax at statement: '(.*)'", re.S),
+     r"error de sintaxis en «\1»"),
+    (re.compile(r"SyntaxError: .*", re.S), "error de sintaxis"),
+    (re.compile(r'"([^"]+)" is an invalid variable name because it starts with "_"\.?'),
+     r"el nombre «\1» no se permite porque empieza por «_»"),
+    (re.compile(r'"([^"]+)" is an invalid attribute name because it starts with "_"\.?'),
+     r"el atributo «\1» no se permite porque empieza por «_»"),
+    (re.compile(r"(Exec|Eval) calls are not allowed\.?"),
+     lambda m: f"no se permite llamar a {m.group(1).lower()}"),
+)
+
+
+def in_spanish(message: str) -> str:
+    """Say a RestrictedPython refusal in Spanish."""
+    for pattern, replacement in _REFUSALS:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 class SandboxEnvironment(TaskDataEnvironment):

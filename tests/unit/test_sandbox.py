@@ -66,8 +66,10 @@ def test_scripts_cannot_raise_exceptions_that_escape_the_engine(sandbox):
     ("open('/etc/passwd').read()", "eval", "no se permite usar 'open'"),
     ("import os", "exec", "no se permite importar"),
     ("'{0.__class__}'.format(x)", "eval", "'format'"),
-    ("__import__('os')", "eval", "starts with \"_\""),
-    ("a ==", "eval", "SyntaxError"),
+    ("__import__('os')", "eval", "el nombre «__import__» no se permite porque empieza por «_»"),
+    ("x._secret", "eval", "el atributo «_secret» no se permite porque empieza por «_»"),
+    ("a and and b", "eval", "línea 1: error de sintaxis en «a and and b»"),
+    ("a ==", "eval", "error de sintaxis"),
     ("   ", "exec", "vacío"),
 ])
 def test_vetting_refuses_hostile_or_broken_code_with_a_reason(source, mode, reason):
