@@ -1,7 +1,6 @@
 """Checks the seed parsers against facts read by hand from the seed texts."""
 
 import os
-import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -471,9 +470,3 @@ def test_progress_is_reported_per_block(indicators_text: str) -> None:
     )
     assert calls[-1] == (292, 292)  # 291 unit headings plus the institution preamble
     assert [done for done, _ in calls] == list(range(1, 293))
-
-
-def test_whole_file_parses_well_under_two_seconds(indicators_text: str) -> None:
-    started = time.perf_counter()
-    parse_indicator_catalogue(indicators_text)
-    assert time.perf_counter() - started < 2.0
