@@ -142,7 +142,7 @@ class Engine:
         # expiry do; ``clock`` is the cases' time, which tests and replays move at will.
         self.sign_in_clock = sign_in_clock
         self.sessions = sign_in.SessionCache(session_cache_seconds)
-        self._definitions: dict[int, ProcessDefinition] = {}
+        self._definitions = _Definitions()
         self._workflows = WorkflowCache(cache_size)
         self.effects: dict[str, EffectHandler] = dict(effects or {})
         self.documents = DocumentStore(
@@ -219,13 +219,18 @@ class Engine:
 
         return self._check_password(username, password, client, open_one)
 
-    def sign_in_with_directory(self, settings: ldap_directory.LdapSettings, username: str,
-                               password: str, *, client: str = "", kind: str = "web",
+    def sign_in_with_directory(self, settings: ldap_directory.LdapSettings | None,
+                               username: str, password: str, *, client: str = "",
+                               kind: str = "web",
                                lifetime: timedelta = timedelta(hours=8)) -> SignIn:
         """Sign in through the institution's directory; local accounts keep their password.
 
-        See engine/ldap_directory.py for the order and for how positions follow the directory.
+        The one sign-in rule of every caller (the HTML form, ``/api/login``): with no
+        directory configured (``settings`` None) Cauce's own passwords only. See
+        engine/ldap_directory.py for the order and for how positions follow the directory.
         """
+        if settings is None:
+            return self.sign_in(username, password, client=client, kind=kind, lifetime=lifetime)
         with self._reader() as session:
             local = ldap_directory.signs_in_locally(session, username)
         if local:
@@ -375,14 +380,18 @@ class Engine:
                    data: Mapping[str, Any] | None = None) -> CaseView:
         """Open a new case; with ``data``, also complete its first task with that form."""
         person = self._actor(by)
-        version_id = self._current_version(process_id)
-        definition = self._definition(version_id)
-        start_role = definition.lane_role(definition.start_lane).role if definition.start_lane \
-            else None
-        if start_role not in person.roles:
-            raise PermissionDenied("Su rol no permite iniciar casos de este procedimiento")
+        if not self._current:
+            self.publish_library()
 
         def act(session: Session) -> CaseView:
+            # The current version is read in the start's own transaction (not a session of
+            # its own): one connection and transaction fewer per start.
+            version_id = self._current_version(process_id, session)
+            definition = self._definition(version_id)
+            start_role = definition.lane_role(definition.start_lane).role \
+                if definition.start_lane else None
+            if start_role not in person.roles:
+                raise PermissionDenied("Su rol no permite iniciar casos de este procedimiento")
             now = self.clock()
             prefix = definition.responsibility.case_number_prefix
             year = local_date(now).year
@@ -400,6 +409,7 @@ class Engine:
             session.add(case)
             session.flush()
             step = _Step(session, case, definition, now, person)
+            step.open_before = set()  # a new case has no open tasks yet
             snap = self.runtime.snapshot(workflow, definition.side_branches)
             step.event("case_started", data={"version": definition.version_hash, "path": path,
                                              "compaction": compaction.VERSION},
@@ -514,9 +524,11 @@ class Engine:
                 task = self.runtime.find_ready(workflow, task_id)
                 if task is None:
                     raise TaskAlreadyCompleted("La tarea ya fue completada")
+                open_before = self.runtime.ready_human_ids(workflow)
                 path = self.runtime.complete(workflow, task, clean)
             snap = self.runtime.snapshot(workflow, definition.side_branches)
             step = _Step(session, case, definition, now, person)
+            step.open_before = open_before
             completed: dict[str, Any] = {"form": clean, "path": path}
             if row.assignee_id is None:
                 # Completing implies claiming (nobody held it, so nobody is overruled): the
@@ -609,8 +621,9 @@ class Engine:
             return self._case_view(session, case, definition, list(tasks), data)
 
     def _case_view(self, session: Session, case: CaseRow, definition: ProcessDefinition,
-                   tasks: list[OpenTaskRow], data: dict[str, Any]) -> CaseView:
-        names = self._usernames(session, {t.assignee_id for t in tasks})
+                   tasks: list[OpenTaskRow], data: dict[str, Any],
+                   known: Mapping[int, str] | None = None) -> CaseView:
+        names = self._usernames(session, {t.assignee_id for t in tasks}, known)
         return CaseView(
             id=case.id, number=case.number, process_id=case.process_id,
             process_name=definition.name, version_hash=definition.version_hash,
@@ -704,16 +717,16 @@ class Engine:
             rows = _case_events(session, case.id)
             broken = audit.first_broken_link(case.id, rows)
             stored_state, stored_fingerprint = case.state, case.fingerprint
-        steps, workflow, snap = [], None, None
+        steps, workflow = [], None
+        ready: list[Task] | None = None
         for row in rows:
             replayed: bytes | None = None
             if row.state_hash is not None:
-                # One forward pass: each event's snapshot gives its fingerprint and the tasks
-                # the next event may complete, so the tree is described once per event.
-                workflow = self._replay_event(definition, workflow, row,
-                                              ready=snap.ready_human if snap else None)
-                snap = self.runtime.snapshot(workflow) if workflow is not None else None
-                replayed = snap.fingerprint if snap is not None else None
+                # One forward pass: after each event one walk gives its fingerprint and the
+                # tasks the next event may complete (runtime.replay_state, no case data).
+                workflow = self._replay_event(definition, workflow, row, ready=ready)
+                replayed, ready = self.runtime.replay_state(workflow) if workflow is not None \
+                    else (None, None)
             steps.append(ReplayStep(
                 seq=row.seq, event_type=row.event_type, activity_id=row.activity_id,
                 recorded_state=row.state_hash.hex() if row.state_hash else None,
@@ -828,7 +841,7 @@ class Engine:
             snap = self.runtime.snapshot(self.runtime.restore(definition, case.state),
                                          definition.side_branches)
             task = snap.find_ready(task_id)
-            data = dict(task.data) if task is not None else snap.data
+            data = self.runtime.task_data(task) if task is not None else snap.data
             return TaskDetail(
                 task=_task_view(row, names),
                 form_schema=dict(form.schema) if form else None,
@@ -1241,6 +1254,24 @@ class Engine:
         with self._reader() as session:
             return signing.find_certificate(session, person.id)
 
+    def check_signing_passphrase(self, *, by: Actor, passphrase: str) -> None:
+        """Refuse (SigningRefused) unless this person's certificate opens with the passphrase
+        and is valid now: asked before a step that signs as it completes, so that a wrong
+        passphrase leaves the step open."""
+        person = self._actor(by)
+        with self._reader() as session:
+            p12 = session.scalars(select(signing.SigningCertificateRow.p12).where(
+                signing.SigningCertificateRow.person_id == person.id)).first()
+        if p12 is None:
+            raise signing.SigningRefused(
+                "Aún no ha subido su certificado de firma (.p12): súbalo en «Mi certificado»")
+        try:
+            info = signing.inspect_p12(p12, passphrase)
+        except signing.SigningRefused:
+            raise signing.SigningRefused("La frase de paso no abre su certificado") from None
+        if not info.not_before <= utc_now() <= info.not_after:
+            raise signing.SigningRefused("Su certificado no está vigente")
+
     def case_signatures(self, case_ref: int | str, *, by: Actor) -> list[signing.SignatureView]:
         """Return the signatures on a case's documents, oldest first."""
         person = self._actor(by)
@@ -1377,22 +1408,25 @@ class Engine:
     def _actor(self, by: Actor) -> PersonView:
         return by if isinstance(by, PersonView) else self.person(by)
 
-    def _current_version(self, process_id: str) -> int:
+    def _current_version(self, process_id: str, session: Session | None = None) -> int:
         if not self._current:
             self.publish_library()
         # Read, not remembered: another process may have published a version since.
-        with self._reader() as session:
-            version_id = session.scalars(select(ProcessRow.current_version_id).where(
-                ProcessRow.process_id == process_id)).first()
+        if session is None:
+            with self._reader() as reader:
+                version_id = reader.execute(_CURRENT_VERSION, {"process_id": process_id}
+                                            ).scalar()
+        else:
+            version_id = session.execute(_CURRENT_VERSION, {"process_id": process_id}).scalar()
         if version_id is None:
             raise NotFound(f"No existe el procedimiento {process_id!r}")
         return int(version_id)
 
     def definition_by_hash(self, version_hash: str) -> ProcessDefinition:
         """Return the process version with this content hash (the one a case runs on)."""
-        for definition in self._definitions.values():
-            if definition.version_hash == version_hash:
-                return definition
+        definition = self._definitions.by_hash.get(version_hash)
+        if definition is not None:
+            return definition
         with self._reader() as session:
             version_id = session.scalars(select(ProcessVersionRow.id).where(
                 ProcessVersionRow.content_hash == version_hash)).first()
@@ -1439,11 +1473,8 @@ class Engine:
         _check_task_id(task_id)
         # One statement reads the task and locks its case (PostgreSQL); a concurrent winner
         # that deleted the task row makes it come back empty. SQLite's BEGIN IMMEDIATE has
-        # already serialized writers.
-        found = session.execute(
-            select(OpenTaskRow, CaseRow).join(CaseRow, CaseRow.id == OpenTaskRow.case_id)
-            .where(OpenTaskRow.task_id == task_id).with_for_update()
-        ).first()
+        # already serialized writers. Built once (building it cost more than running it).
+        found = session.execute(_LOCK_OPEN_TASK, {"task_id": task_id}).first()
         if found is None:
             self._raise_missing_task(session, task_id)
         return found[0], found[1]
@@ -1651,8 +1682,12 @@ class Engine:
         else:
             changes["state"] = self.runtime.dump(workflow)
         changes.update(fingerprint=snap.fingerprint, updated_at=now)
+        # Usernames this step already knows (its actor, the assignees it looked up): the
+        # answer names the assignees without reading them again.
+        names = {step.person.id: step.person.username} if step.person is not None else {}
         tasks = self._rewrite_open_tasks(session, case, definition, snap, deadlines,
-                                         changes.get("requester", case.requester), now)
+                                         changes.get("requester", case.requester), now, names,
+                                         step.open_before)
         # E-mail events go in this step's transaction (engine/outbox.py): no step, no mail.
         notifications.record_offers(session, case.id, session.info.pop("offered_tasks", []),
                                     now, escalation=bool(overdue),
@@ -1660,7 +1695,7 @@ class Engine:
         step.save()
         if not snap.completed:
             self._keep(session, case, workflow)
-        return self._case_view(session, case, definition, tasks, snap.data)
+        return self._case_view(session, case, definition, tasks, snap.data, names)
 
     def _apply_effects(self, step: _Step, snap: Snapshot, path: list[str]) -> None:
         """Run the effects named by the nodes this step completed, in the order they ran."""
@@ -1679,19 +1714,37 @@ class Engine:
 
     def _rewrite_open_tasks(self, session: Session, case: CaseRow, definition: ProcessDefinition,
                             snap: Snapshot, deadlines: Mapping[str, str], requester: str | None,
-                            now: datetime) -> list[OpenTaskRow]:
+                            now: datetime, names: dict[int, str] | None = None,
+                            open_before: set[str] | None = None) -> list[OpenTaskRow]:
+        """Make the case's ``open_task`` rows its snapshot's READY human tasks.
+
+        ``open_before``: the READY human task ids of the workflow the step started from,
+        i.e. the case's rows (saves reading them: only rows still open are read back);
+        None reads them.
+        """
         # Core statements on the table, not the ORM: this runs on every step of every case,
         # and the unit of work's bookkeeping cost more than the SQL itself.
         connection = session.connection()
         table = _OPEN_TASK
-        existing = {row.task_id: row for row in connection.execute(
-            _OPEN_TASKS_OF_CASE, {"case_id": case.id})}
         ready = {str(t.id): t for t in snap.ready_human}
-        gone = [task_id for task_id in existing if task_id not in ready]
-        if gone:
-            # Drafts of these tasks go with them (ON DELETE CASCADE).
-            connection.execute(_DELETE_OPEN_TASKS, {"task_ids": gone})
+        if open_before is None:
+            existing = {row.task_id: row for row in connection.execute(
+                _OPEN_TASKS_OF_CASE, {"case_id": case.id})}
+            gone = [task_id for task_id in existing if task_id not in ready]
+            if gone:
+                # Drafts of these tasks go with them (ON DELETE CASCADE).
+                connection.execute(_DELETE_OPEN_TASKS, {"task_ids": gone})
+        else:
+            if open_before:
+                # Every row of the case that is no longer ready, by the case: also one the
+                # step did not know of. Drafts go with them (ON DELETE CASCADE).
+                connection.execute(_DELETE_CLOSED_OPEN_TASKS,
+                                   {"case_id": case.id, "ready": list(ready)})
+            kept = [task_id for task_id in ready if task_id in open_before]
+            existing = {row.task_id: row for row in connection.execute(
+                _OPEN_TASKS_BY_ID, {"task_ids": kept})} if kept else {}
         rows, new_rows = [], []
+        assignees: list[str | None] = []  # the username each new row is assigned to, if any
         for task_id, task in ready.items():
             row = existing.get(task_id)
             if row is not None:
@@ -1704,20 +1757,31 @@ class Engine:
                 continue
             activity = definition.activity(task.task_spec.bpmn_id)
             offer = offer_for(definition.lane_role(activity.lane), {**snap.data, **task.data})
-            assignee_id = None
-            if offer.assignee_username:
-                assignee_id = connection.execute(
-                    _PERSON_ID, {"username": offer.assignee_username}).scalar()
             due = [datetime.fromisoformat(deadlines[t]) for t in activity.timers if t in deadlines]
             new_rows.append(dict(
                 task_id=task_id, case_id=case.id, process_id=case.process_id,
                 process_name=definition.name, case_number=case.number, requester=requester,
                 activity_id=activity.bpmn_id, activity_name=activity.name, lane=activity.lane,
-                role=offer.role, audience=offer.audience, assignee_id=assignee_id,
+                role=offer.role, audience=offer.audience, assignee_id=None,
                 form_id=activity.form_id, created_at=now, due_at=min(due) if due else None,
             ))
+            assignees.append(offer.assignee_username or None)
+        offered = [values for values, username in zip(new_rows, assignees, strict=True)
+                   if username is None]
+        if offered:
+            connection.execute(_INSERT_OPEN_TASK, offered)
+        for values, username in zip(new_rows, assignees, strict=True):
+            if username is not None:
+                # The person's id is looked up inside the INSERT (one statement, not two);
+                # an unknown username leaves the task unassigned, as before.
+                params = {k: v for k, v in values.items() if k != "assignee_id"}
+                assignee_id = connection.execute(
+                    _INSERT_ASSIGNED_OPEN_TASK, {**params, "assignee_username": username}
+                ).scalar()
+                values["assignee_id"] = assignee_id
+                if assignee_id is not None and names is not None:
+                    names[int(assignee_id)] = username
         if new_rows:
-            connection.execute(_INSERT_OPEN_TASK, new_rows)
             session.info["offered_tasks"] = new_rows  # for notifications.record_offers
         return rows + [OpenTaskRow(**values) for values in new_rows]
 
@@ -1728,12 +1792,15 @@ class Engine:
                 raise NotFound("No existe esa tarea o ya no está abierta")
             return _task_view(row, self._usernames(session, {row.assignee_id}))
 
-    def _usernames(self, session: Session, ids: set[int | None]) -> dict[int, str]:
-        wanted = [i for i in ids if i is not None]
-        if not wanted:
-            return {}
-        return dict(session.execute(select(PersonRow.id, PersonRow.username)
-                                    .where(PersonRow.id.in_(wanted))).all())
+    def _usernames(self, session: Session, ids: set[int | None],
+                   known: Mapping[int, str] | None = None) -> dict[int, str]:
+        known = known or {}
+        names = {i: known[i] for i in ids if i is not None and i in known}
+        wanted = [i for i in ids if i is not None and i not in known]
+        if wanted:
+            names.update(session.execute(select(PersonRow.id, PersonRow.username)
+                                         .where(PersonRow.id.in_(wanted))).all())
+        return names
 
     def _due_soon_limit(self, now: datetime) -> datetime:
         return self.calendar.deadline(now, DUE_SOON_WORKING_DAYS)
@@ -2021,12 +2088,51 @@ _CASE = Base.metadata.tables["case"]
 _CASE_EVENT = Base.metadata.tables["case_event"]
 _OPEN_TASKS_OF_CASE = select(_OPEN_TASK).where(
     _OPEN_TASK.c.case_id == bindparam("case_id", type_=Integer()))
-_PERSON_ID = select(Base.metadata.tables["person"].c.id).where(
-    Base.metadata.tables["person"].c.username == bindparam("username", type_=String()))
 _DELETE_OPEN_TASKS = _OPEN_TASK.delete().where(
     _OPEN_TASK.c.task_id.in_(bindparam("task_ids", expanding=True)))
 _INSERT_OPEN_TASK = _OPEN_TASK.insert()
+# An open task assigned by username: the id comes from a subquery in the INSERT itself.
+_INSERT_ASSIGNED_OPEN_TASK = _OPEN_TASK.insert().values(
+    assignee_id=select(Base.metadata.tables["person"].c.id).where(
+        Base.metadata.tables["person"].c.username
+        == bindparam("assignee_username", type_=String())).scalar_subquery(),
+).returning(_OPEN_TASK.c.assignee_id)
+_DELETE_CLOSED_OPEN_TASKS = _OPEN_TASK.delete().where(
+    _OPEN_TASK.c.case_id == bindparam("case_id", type_=Integer()),
+    _OPEN_TASK.c.task_id.not_in(bindparam("ready", expanding=True)))
+_OPEN_TASKS_BY_ID = select(_OPEN_TASK).where(
+    _OPEN_TASK.c.task_id.in_(bindparam("task_ids", expanding=True)))
+_CURRENT_VERSION = select(ProcessRow.current_version_id).where(
+    ProcessRow.process_id == bindparam("process_id", type_=String()))
+# The task and its case, both locked: the task row's lock is what makes the statement come
+# back empty when a concurrent winner deleted the task (PostgreSQL re-checks locked rows only).
+_LOCK_OPEN_TASK = (
+    select(OpenTaskRow, CaseRow).join(CaseRow, CaseRow.id == OpenTaskRow.case_id)
+    .where(OpenTaskRow.task_id == bindparam("task_id", type_=String()))
+    .with_for_update())
 _INSERT_CASE_EVENT = _CASE_EVENT.insert()
+
+
+class _Definitions(dict[int, ProcessDefinition]):
+    """Process versions by id, with an index by content hash kept beside (no scan per lookup)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_hash: dict[str, ProcessDefinition] = {}
+
+    def __setitem__(self, version_id: int, definition: ProcessDefinition) -> None:
+        super().__setitem__(version_id, definition)
+        self.by_hash[definition.version_hash] = definition
+
+    def __delitem__(self, version_id: int) -> None:
+        self.by_hash.pop(self[version_id].version_hash, None)
+        super().__delitem__(version_id)
+
+    def clear(self) -> None:
+        super().clear()
+        self.by_hash.clear()
+
+
 # "UPDATE case SET <changed columns> WHERE id = … AND version = …", one per set of columns.
 _CASE_UPDATES: dict[frozenset[str], Any] = {}
 
@@ -2053,6 +2159,9 @@ class _Step:
         self.session, self.case, self.definition = session, case, definition
         self.now, self.person = now, person
         self.changes: dict[str, Any] = {}
+        # The READY human task ids before the step, when the verb knows them (see
+        # Engine._rewrite_open_tasks); None: read the case's open tasks.
+        self.open_before: set[str] | None = None
         self._events: list[dict[str, Any]] = []
         self._seq, self._hash = case.last_seq, case.last_hash
 

@@ -191,6 +191,9 @@ def plan_workflow(engine: Engine, workflow: BpmnWorkflow, source: ProcessDefinit
         if spec is not None and spec.name != task.task_spec.name:
             actions.append(f"«{_label(task)}» pasa a ser «{spec.bpmn_name or spec.name} "
                            f"({spec.name})» (misma posición en el diagrama)")
+        elif spec is not None and spec.bpmn_name != task.task_spec.bpmn_name:
+            actions.append(f"«{_label(task)}» sigue activa y pasa a llamarse "
+                           f"«{spec.bpmn_name or spec.name}»")
         elif task.id in changed:
             actions.append(f"«{_label(task)}» sigue activa con los cambios de la versión "
                            f"{to_number}")

@@ -74,50 +74,59 @@ def task_count(workflow: BpmnWorkflow) -> int:
 
 def _compact_scope(top: BpmnWorkflow, scope: BpmnBaseWorkflow) -> int:
     root = scope.task_tree
-    anchor = _anchor(scope)
+    # Tasks by their id's integer, and sets of id(task): a UUID hashes in Python, an int in C,
+    # and this runs after every step of every case (and of every replayed event).
+    by_int = {task.id.int: task for task in scope.tasks.values()}
+    anchor = _anchor(scope, by_int)
     if anchor is None or root._children == [anchor.id]:
         return 0
-    order = _preorder(root)
-    below = {task.id for task in _preorder(anchor)}
+    order = _preorder(root, by_int)
+    below = {id(task) for task in _preorder(anchor, by_int)}
     leaves = _leaves_to_keep(top, scope, order, below)
-    keep = below | leaves | {root.id}
-    if len(keep) == len(scope.tasks):
+    kept = len(below) + len(leaves) + 1
+    if kept == len(scope.tasks):
         return 0
-    gone = [task for task in order if task.id not in keep]
+    gone = [task for task in order
+            if task is not root and id(task) not in below and id(task) not in leaves]
     # Drop the subprocesses of cut call activities while the tree still finds their callers.
+    subprocesses = top.subprocesses
     for task in gone:
-        if task.id in top.subprocesses:
+        if task.id in subprocesses:
             top.delete_subprocess(task)
     for task in gone:
         top.event_manager.remove_task(task)
-    root._children = [task.id for task in order if task.id in leaves or task is anchor]
+    root._children = [task.id for task in order if id(task) in leaves or task is anchor]
     for task in order:
-        if task.id in leaves:
+        if id(task) in leaves:
             task._parent, task._children = root.id, []
     anchor._parent = root.id
-    scope.tasks = {task_id: task for task_id, task in scope.tasks.items() if task_id in keep}
+    tasks = scope.tasks
+    for task in gone:
+        del tasks[task.id]
+    if len(tasks) != kept:  # a task the tree no longer reaches goes as well
+        scope.tasks = {task_id: task for task_id, task in tasks.items()
+                       if id(task) in below or id(task) in leaves or task is root}
     return len(gone)
 
 
-def _anchor(scope: BpmnBaseWorkflow) -> Task | None:
+def _anchor(scope: BpmnBaseWorkflow, by_int: dict[int, Task]) -> Task | None:
     """Return the deepest COMPLETED task every unfinished task descends from (None: no cut)."""
-    # Ids and the task map rather than Task.parent: this runs after every step of every case.
-    tasks = scope.tasks
-    live = [task for task in tasks.values() if not task._state & _FINISHED]
+    # The int-keyed task map rather than Task.parent: this runs after every step of every case.
+    live = [task for task in by_int.values() if not task._state & _FINISHED]
     if not live:
         # A finished subprocess stays as it is until its caller is cut.
         return None
-    path = _path_from_root(live[0])
-    on_path = {task.id: depth for depth, task in enumerate(path)}
+    path = _path_from_root(live[0], by_int)
+    on_path = {id(task): depth for depth, task in enumerate(path)}
     deepest = len(path) - 1
     for task in live[1:]:
-        current_id: UUID | None = task.id
-        while current_id is not None and current_id not in on_path:
-            current = tasks.get(current_id)
-            current_id = current._parent if current is not None else None
-        if current_id is None:
+        current: Task | None = task
+        while current is not None and id(current) not in on_path:
+            parent: UUID | None = current._parent
+            current = by_int.get(parent.int) if parent is not None else None
+        if current is None:
             return None
-        deepest = min(deepest, on_path[current_id])
+        deepest = min(deepest, on_path[id(current)])
     for task in reversed(path[:deepest + 1]):
         if task._state == TaskState.COMPLETED:
             return None if task is scope.task_tree else task
@@ -125,27 +134,30 @@ def _anchor(scope: BpmnBaseWorkflow) -> Task | None:
 
 
 def _leaves_to_keep(top: BpmnWorkflow, scope: BpmnBaseWorkflow, order: list[Task],
-                    below: set[UUID]) -> set[UUID]:
-    """Return the finished tasks outside the anchor's subtree that must stay (as leaves)."""
-    keep: set[UUID] = set()
+                    below: set[int]) -> set[int]:
+    """Return the finished tasks outside the anchor's subtree that must stay (as leaves).
+
+    Tasks are named by ``id(task)``, as in ``below``.
+    """
+    keep: set[int] = set()
     last = scope.last_task
-    if last is not None and last.id not in below and last is not scope.task_tree:
-        keep.add(last.id)
-    timers: dict[str, UUID] = {}
+    if last is not None and id(last) not in below and last is not scope.task_tree:
+        keep.add(id(last))
+    timers: dict[str, int] = {}
     current_timers: set[str] = set()
     for task in order:
         if task is scope.task_tree:
             continue
         spec = task.task_spec
-        if task.id in below:
+        if id(task) in below:
             if _has_moment(task):
                 current_timers.add(spec.name)
             continue
-        if scope is top and task.state == TaskState.COMPLETED and isinstance(spec, EndEvent) \
+        if scope is top and task._state == TaskState.COMPLETED and isinstance(spec, EndEvent) \
                 and spec.bpmn_id:
-            keep.add(task.id)
+            keep.add(id(task))
         elif _has_moment(task):
-            timers[spec.name] = task.id
+            timers[spec.name] = id(task)
     keep.update(task_id for name, task_id in timers.items() if name not in current_timers)
     return keep
 
@@ -157,24 +169,22 @@ def _has_moment(task: Task) -> bool:
             and isinstance(task.internal_data.get("event_value"), str))
 
 
-def _path_from_root(task: Task) -> list[Task]:
-    tasks = task.workflow.tasks
+def _path_from_root(task: Task, by_int: dict[int, Task]) -> list[Task]:
     path = []
     current: Task | None = task
     while current is not None:
         path.append(current)
-        parent = current._parent
-        current = tasks.get(parent) if parent is not None else None
+        parent: UUID | None = current._parent
+        current = by_int.get(parent.int) if parent is not None else None
     path.reverse()
     return path
 
 
-def _preorder(start: Task) -> list[Task]:
+def _preorder(start: Task, by_int: dict[int, Task]) -> list[Task]:
     """Return the subtree of ``start`` in tree order (iteratively: trees may be deep once)."""
-    tasks = start.workflow.tasks
     out, stack = [], [start]
     while stack:
         task = stack.pop()
         out.append(task)
-        stack.extend(tasks[child] for child in reversed(task._children))
+        stack.extend(by_int[child.int] for child in reversed(task._children))
     return out

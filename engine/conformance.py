@@ -35,11 +35,9 @@ from datetime import datetime
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from .case_pages import case_pages
 from .library import ProcessDefinition
-from .store import CaseEventRow, CaseRow
 from .xmlsafe import parse_untrusted_xml
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -635,53 +633,29 @@ def activities(events: Sequence[TraceEvent], net: ProcessNet) -> list[TraceEvent
     return found
 
 
-_PAGE = 500
-
-
 def case_traces(reader: Callable[[], Any], process_id: str, started_from: datetime | None,
                 started_before: datetime | None) -> Iterator[tuple[Any, list[TraceEvent]]]:
     """Yield each case of a procedure started in [from, before) with its trace, a page at a time."""
-    after = 0
-    while True:
-        with reader() as session:
-            cases = _cases(session, process_id, started_from, started_before, after)
-            if not cases:
-                return
-            rows = session.execute(
-                select(CaseEventRow.case_id, CaseEventRow.at, CaseEventRow.actor,
-                       CaseEventRow.event_type, CaseEventRow.activity_id, CaseEventRow.data)
-                .where(CaseEventRow.case_id.in_([c.id for c in cases]),
-                       CaseEventRow.event_type.in_(TRACE_EVENTS))
-                .order_by(CaseEventRow.case_id, CaseEventRow.seq)).all()
-        by_case: dict[int, list[TraceEvent]] = {}
-        for row in rows:
-            events = by_case.setdefault(row.case_id, [])
-            if row.event_type == "timer_fired":
-                events.extend(TraceEvent(str(timer), row.at, None)
-                              for timer in (row.data or {}).get("timers", []))
-            else:
-                path = tuple(e for e in (row.data or {}).get("path") or ()
-                             if isinstance(e, str))
-                if row.event_type == "task_completed" and row.activity_id:
-                    events.append(TraceEvent(row.activity_id, row.at, row.actor, path))
-                elif events:
-                    events[-1] = TraceEvent(events[-1].element, events[-1].at, events[-1].actor,
-                                            events[-1].path + path)
+    for cases, rows_by_case in case_pages(reader, process_id, started_from, started_before,
+                                          TRACE_EVENTS):
         for case in cases:
-            yield case, by_case.get(case.id, [])
-        after = cases[-1].id
+            yield case, _trace(rows_by_case.get(case.id, ()))
 
 
-def _cases(session: Session, process_id: str, started_from: datetime | None,
-           started_before: datetime | None, after: int) -> list[Any]:
-    query = select(CaseRow.id, CaseRow.number, CaseRow.version_id, CaseRow.status,
-                   CaseRow.started_at).where(CaseRow.process_id == process_id,
-                                             CaseRow.id > after)
-    if started_from is not None:
-        query = query.where(CaseRow.started_at >= started_from)
-    if started_before is not None:
-        query = query.where(CaseRow.started_at < started_before)
-    return list(session.execute(query.order_by(CaseRow.id).limit(_PAGE)))
+def _trace(rows: Iterable[Any]) -> list[TraceEvent]:
+    events: list[TraceEvent] = []
+    for row in rows:
+        if row.event_type == "timer_fired":
+            events.extend(TraceEvent(str(timer), row.at, None)
+                          for timer in (row.data or {}).get("timers", []))
+        else:
+            path = tuple(e for e in (row.data or {}).get("path") or () if isinstance(e, str))
+            if row.event_type == "task_completed" and row.activity_id:
+                events.append(TraceEvent(row.activity_id, row.at, row.actor, path))
+            elif events:
+                events[-1] = TraceEvent(events[-1].element, events[-1].at, events[-1].actor,
+                                        events[-1].path + path)
+    return events
 
 
 def report(reader: Callable[[], Any], definition: Callable[[int], ProcessDefinition], *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass
 
@@ -25,6 +26,10 @@ _NAMES = [
     ("elena.proano", "Elena Proaño"), ("marco.sandoval", "Marco Sandoval"),
 ]
 PEOPLE_PER_ROLE = 2
+# Demo people get <username>@<domain> so that notifications reach someone: point CAUCE_SMTP_HOST
+# at a catch-all test server to read them (README, «Directorio y correo de la institución»).
+# ``.example`` is reserved (RFC 2606): nothing is ever delivered to a real mailbox by mistake.
+DEMO_MAIL_DOMAIN = "demo.cauce.example"
 # An overseer (auditor, owner, manager) acts in no case: one per procedure is plenty.
 AUDITORS_PER_ROLE = 1
 # Roles take names in this order, then any other role alphabetically: a procedure added later
@@ -42,6 +47,13 @@ class DemoAccount:
     full_name: str
     roles: tuple[str, ...]
     password: str | None
+    email: str | None = None
+
+
+def demo_email(username: str, domain: str | None = None) -> str:
+    """Return a demo person's e-mail address (``CAUCE_DEMO_MAIL_DOMAIN`` changes the domain)."""
+    domain = domain or os.environ.get("CAUCE_DEMO_MAIL_DOMAIN") or DEMO_MAIL_DOMAIN
+    return f"{username}@{domain}"
 
 
 def seed_demo_people(engine: object, password: str | None = None) -> list[DemoAccount]:
@@ -77,14 +89,20 @@ def seed_demo_people(engine: object, password: str | None = None) -> list[DemoAc
                 person = session.scalars(
                     select(PersonRow).where(PersonRow.username == username)).first()
                 given = password
+                email = demo_email(username)
                 if person is None:
                     given = password or secrets.token_urlsafe(9)
                     engine.directory.create_person(session, username, full_name, now=now,
-                                                   password=given, positions=[position])
-                elif password:
-                    engine.directory.set_password(person, password)
+                                                   password=given, positions=[position],
+                                                   email=email)
+                else:
+                    if password:
+                        engine.directory.set_password(person, password)
+                    # An address given since (by an admin, by the directory) is kept.
+                    person.email = person.email or email
+                    email = person.email
                 held = (role, *sorted(holders.get(title, set()) - {role}))
-                accounts.append(DemoAccount(username, full_name, held, given))
+                accounts.append(DemoAccount(username, full_name, held, given, email))
     _seed_demo_certificates(engine, accounts)
     return accounts
 

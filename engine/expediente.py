@@ -64,8 +64,9 @@ def index(parts: Sequence[Part]) -> list[IndexEntry]:
 
 
 def assemble(cover: bytes, parts: Sequence[Part], entries: Sequence[IndexEntry], *,
-             title: str) -> bytes:
-    """Return one PDF: the cover (the index), each PDF part's pages, non-PDF parts embedded."""
+             title: str, closing: bytes | None = None) -> bytes:
+    """Return one PDF: the cover (the index), each PDF part's pages, non-PDF parts embedded,
+    then the ``closing`` page (the signature line that closes the expediente), if any."""
     writer = PdfWriter()
     writer.append(PdfReader(io.BytesIO(cover)))
     writer.add_outline_item(title="Índice", page_number=0)
@@ -76,6 +77,10 @@ def assemble(cover: bytes, parts: Sequence[Part], entries: Sequence[IndexEntry],
             writer.add_outline_item(title=f"{entry.number}. {part.filename}", page_number=first)
         else:
             writer.add_attachment(f"{entry.number:02d}-{part.filename}", part.data)
+    if closing is not None:
+        last = len(writer.pages)
+        writer.append(PdfReader(io.BytesIO(closing)), import_outline=False)
+        writer.add_outline_item(title="Cierre del expediente", page_number=last)
     writer.add_metadata({"/Title": title, "/Creator": "Cauce"})
     out = io.BytesIO()
     writer.write(out)

@@ -3,8 +3,9 @@
 A page never counts or sorts everything a role can see. Each list ("mine": claimed by the
 person; "available": unclaimed, offered to one of the person's audience keys) is read per
 audience key, straight from an ``open_task`` index in the sort order, up to one row past the
-page; the database then merges those few rows. Counts stop at ``COUNT_CAP + 1`` rows, so a role
-with a million tasks costs what a role with a thousand does.
+page; the database then merges those few (sort value, task id) pairs and reads only the rows
+the page keeps, by primary key. Counts stop at ``COUNT_CAP + 1`` rows per audience key, so a
+role with a million tasks costs what a role with a thousand does.
 
 Where a page starts is an opaque cursor (the sort value and task id of the row next to it),
 validated on the way in: garbage is refused with ``InvalidCursor``, never passed to SQL.
@@ -15,9 +16,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import reduce
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +34,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -57,7 +62,9 @@ SORTS: dict[str, Any] = {
 _NULLABLE = {"due_at", "requester"}
 _DUE_STATES = ("vencida", "por_vencer", "a_tiempo", "sin_plazo")
 _DATES = {"due_at", "created_at"}
-_COLUMNS = tuple(OpenTaskRow.__table__.columns)
+# What a page reads of each row: what its task views show (the audience key is only filtered
+# on). Every column read costs on each row of a full page, at each level of the statement.
+_COLUMNS = tuple(c for c in OpenTaskRow.__table__.columns if c.key != "audience")
 
 
 class InvalidCursor(CauceError):
@@ -223,31 +230,44 @@ def _filter_conditions(filters: InboxFilters) -> list[ColumnElement[bool]]:
 def _page(label: str, visible: list[ColumnElement[bool]],
           conditions: list[ColumnElement[bool]], filters: InboxFilters, cursor: Cursor | None,
           per_page: int) -> Select[Any]:
-    """Return up to ``per_page + 1`` rows from ``cursor`` on, in reading order (``seg``, key)."""
+    """Return up to ``per_page + 1`` rows from ``cursor`` on, in reading order (``seg``, key).
+
+    A list read from one index walk (the claimed list) reads its rows whole. A list merged from
+    several (one per audience key) picks its page on (sort value, task id) alone, read from
+    the indexes, and then fetches only the rows it keeps, one primary-key lookup each: merging
+    whole rows cost a full page's columns at every level of the merge.
+    """
     column = SORTS[filters.sort]
     backward = cursor is not None and cursor.backward
     # Reading backward walks the same index the other way round.
     reverse = filters.descending != backward
+    merging = len(visible) > 1
+    read = (column.label("key"), OpenTaskRow.task_id) if merging else _COLUMNS
     segments = []
     for seg, condition in enumerate(_segments(label, filters.sort, column, cursor, reverse)):
         # Ordered by the sort column even where it is empty: by the task id alone, SQLite
         # would walk the whole primary key for a list no index serves (the claimed list).
-        parts = [select(*_COLUMNS).where(branch, *conditions, condition).order_by(
+        parts = [select(*read).where(branch, *conditions, condition).order_by(
             *[c.desc() if reverse else c.asc() for c in (column, OpenTaskRow.task_id)])
             .limit(per_page + 1) for branch in visible]
-        if len(parts) > 1:
-            # One index walk per audience key; the database merges their few rows.
+        if merging:
+            # One index walk per audience key; the database merges their few (key, id) pairs.
             merged = union_all(*[select(p.subquery()) for p in parts]).subquery()
-            key, task_id = merged.c[column.key], merged.c.task_id
             parts = [select(merged).order_by(
-                key.desc() if reverse else key.asc(),
-                task_id.desc() if reverse else task_id.asc()).limit(per_page + 1)]
+                *[c.desc() if reverse else c.asc() for c in (merged.c.key, merged.c.task_id)])
+                .limit(per_page + 1)]
         one = parts[0].subquery()
         segments.append(select(one, literal(seg).label("seg")))
     # No ORDER BY over the segments: UNION ALL yields them in turn, so once the first one
     # fills the page the next is never read.
     page = (segments[0] if len(segments) == 1
             else select(union_all(*segments).subquery()).limit(per_page + 1)).subquery()
+    if merging:
+        # The page's rows, whole, in the order chosen above.
+        page = select(*_COLUMNS, page.c.seg).join_from(
+            page, OpenTaskRow, OpenTaskRow.task_id == page.c.task_id).order_by(
+            page.c.seg, *[c.desc() if reverse else c.asc() for c in (page.c.key, page.c.task_id)]
+        ).subquery()
     return select(*[page.c[c.key] for c in _COLUMNS], page.c.seg,
                   literal(label).label("list"),
                   cast(null(), OpenTaskRow.case_id.type).label("total"))
@@ -282,14 +302,17 @@ def _segments(label: str, sort: str, column: Any, cursor: Cursor | None,
 def _count(label: str, visible: list[ColumnElement[bool]],
            conditions: list[ColumnElement[bool]]) -> Select[Any]:
     """Return one row: how many tasks the list holds, counting no further than the cap."""
-    # One index walk per audience key (an OR of them would visit every row's table page).
-    parts = [select(OpenTaskRow.task_id).where(branch, *conditions).limit(COUNT_CAP + 1)
-             for branch in visible]
-    capped = (parts[0] if len(parts) == 1 else select(
-        union_all(*[select(p.subquery()) for p in parts]).subquery()).limit(COUNT_CAP + 1))
+    # One index walk per audience key (an OR of them would visit every row's table page),
+    # each counted on its own and stopping past the cap: the keys hold disjoint tasks, so the
+    # sum is the list's size, or more than the cap as soon as one of them is. Passing the
+    # rows through a merge before counting them cost twice as much; so did reading a value
+    # of each (a constant is enough to count).
+    counts = [select(func.count()).select_from(
+        select(literal_column("1")).where(branch, *conditions).limit(COUNT_CAP + 1).subquery())
+        .scalar_subquery() for branch in visible]
     empty = [cast(null(), c.type).label(c.key) for c in _COLUMNS]
     return select(*empty, literal(-1).label("seg"), literal(label).label("list"),
-                  func.count().label("total")).select_from(capped.subquery())
+                  reduce(operator.add, counts).label("total"))
 
 
 @dataclass(frozen=True)
@@ -308,16 +331,17 @@ def split(rows: Sequence[Any], filters: InboxFilters, cursors: dict[str, Cursor 
     """Sort the statement's rows into the two lists' pages (rows arrive in reading order)."""
     read: dict[str, list[Any]] = {"mine": [], "available": []}
     totals = {"mine": 0, "available": 0}
+    # By position, not by name: a full page is 50 rows, and the names cost a lookup each.
     for row in rows:
-        if row.seg < 0:
-            totals[row.list] = int(row.total)
+        if row[_SEG] < 0:
+            totals[row[_LIST]] = int(row[_TOTAL])
         else:
-            read[row.list].append(row)
+            read[row[_LIST]].append(row)
     result = {}
     for label, found in read.items():
         cursor = cursors.get(label)
         # Stable order within a list: the statement's UNION keeps each page's order.
-        found.sort(key=lambda r: r.seg)
+        found.sort(key=_by_segment)
         more = len(found) > per_page
         shown = found[:per_page]
         if cursor is not None and cursor.backward:
@@ -343,19 +367,35 @@ _FIELDS = ("task_id", "case_id", "case_number", "process_id", "process_name", "a
            "activity_name", "lane", "role", "requester", "assignee_id", "created_at", "due_at",
            "form_id")
 _POSITIONS = tuple(next(n for n, c in enumerate(_COLUMNS) if c.key == f) for f in _FIELDS)
+_VIEW_FIELDS = itemgetter(*_POSITIONS)
+# Where the statement puts each row's segment, list and count (after the table's columns).
+_SEG, _LIST, _TOTAL = len(_COLUMNS), len(_COLUMNS) + 1, len(_COLUMNS) + 2
+_by_segment = itemgetter(_SEG)
+
+
+# The view's fields, in the order the statement reads them (the claimant's id stands where the
+# view shows the claimant's user name).
+_VIEW_NAMES = tuple(f.name for f in fields(TaskView))
+_ASSIGNEE = _VIEW_NAMES.index("assignee")
+if _VIEW_NAMES != tuple("assignee" if f == "assignee_id" else f for f in _FIELDS) or hasattr(
+        TaskView, "__slots__") or hasattr(TaskView, "__post_init__"):
+    raise TypeError("TaskView changed: update inbox._FIELDS and inbox.task_views")
+_new_view = object.__new__
 
 
 def task_views(rows: Sequence[Any], person_id: int, username: str) -> tuple[TaskView, ...]:
-    """Return the rows as task views (by position: a page is read on every inbox visit)."""
+    """Return the rows as task views (by position: a page is read on every inbox visit).
+
+    Each view's attributes are filled in directly rather than through the frozen dataclass's
+    ``__init__``, which sets its 14 fields one ``object.__setattr__`` call at a time (three
+    times the cost, on each of a full page's 50 rows). The views are the same (equal, hashable,
+    frozen).
+    """
     views = []
     for row in rows:
-        (task_id, case_id, case_number, process_id, process_name, activity_id, activity_name,
-         lane, role, requester, assignee_id, created_at, due_at, form_id) = (
-            row[n] for n in _POSITIONS)
-        views.append(TaskView(
-            task_id=task_id, case_id=case_id, case_number=case_number, process_id=process_id,
-            process_name=process_name, activity_id=activity_id, activity_name=activity_name,
-            lane=lane, role=role, requester=requester,
-            assignee=username if assignee_id == person_id else None,
-            created_at=created_at, due_at=due_at, form_id=form_id))
+        values = list(_VIEW_FIELDS(row))
+        values[_ASSIGNEE] = username if values[_ASSIGNEE] == person_id else None
+        view = _new_view(TaskView)
+        view.__dict__.update(zip(_VIEW_NAMES, values, strict=True))
+        views.append(view)
     return tuple(views)

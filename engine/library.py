@@ -8,6 +8,7 @@ immutable *version* identified by the hash of every file it depends on.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
@@ -202,8 +203,18 @@ class _XmlFile:
     def line_of(self, element_id: str | None) -> int | None:
         if not element_id:
             return None
-        hits = self.tree.xpath("//*[@id=$i]", i=element_id)
-        return hits[0].sourceline if hits else None
+        return self._lines.get(element_id)
+
+    @functools.cached_property
+    def _lines(self) -> dict[str, int | None]:
+        # One pass instead of an XPath search of the whole tree per element asked about (the
+        # check asks for every human task); the first element with an id wins, as with XPath.
+        lines: dict[str, int | None] = {}
+        for node in self.tree.iter():
+            element_id = node.get("id") if isinstance(node.tag, str) else None
+            if element_id and element_id not in lines:
+                lines[element_id] = node.sourceline
+        return lines
 
 
 def compile_bundle(files: Mapping[str, bytes]) -> dict[str, ProcessDefinition]:
@@ -341,6 +352,23 @@ def _problem_from(error: Exception, fallback_file: str,
     return DefinitionProblem(file, reason, element=element, line=line)
 
 
+def _load_form(form_id: str, schema: bytes, ui: bytes | None) -> FormDefinition:
+    """Load a form, checking each distinct content against JSON Schema's metaschema only once.
+
+    That check is most of a procedure's check time (a bundle holding several procedures repeats
+    their forms, and the editor re-checks unchanged forms), and its verdict depends only on the
+    bytes; callers get their own copy, a refusal is never cached.
+    """
+    _load_form_checked(form_id, schema, ui)
+    # The same content parsed again: a copy of its own, much cheaper than the check.
+    return FormDefinition(form_id, json.loads(schema), json.loads(ui) if ui else {})
+
+
+@functools.lru_cache(maxsize=512)
+def _load_form_checked(form_id: str, schema: bytes, ui: bytes | None) -> FormDefinition:
+    return load_form(form_id, schema.decode("utf-8"), ui.decode("utf-8") if ui else None)
+
+
 def _compile_procedure(process_id: str, table: ResponsibilityTable,
                        tables: Mapping[str, ResponsibilityTable], parser: SpiffBpmnParser,
                        files: Mapping[str, bytes], trees: Mapping[str, _XmlFile],
@@ -424,8 +452,7 @@ def _compile_procedure(process_id: str, table: ResponsibilityTable,
                 else:
                     try:
                         ui_data = files.get(ui_name)
-                        form = load_form(form_id, files[schema_name].decode("utf-8"),
-                                         ui_data.decode("utf-8") if ui_data else None)
+                        form = _load_form(form_id, files[schema_name], ui_data or None)
                         forms[form_id] = {"schema": form.schema, "ui": form.ui}
                         bundle_names.add(schema_name)
                         if ui_data is not None:

@@ -146,8 +146,9 @@ def record_events(connection: Connection | Session,
             for kind, payload, key in events]
     if not rows:
         return
-    table = NotificationEventRow.__table__
-    connection.execute(_upsert(connection)(table).values(rows).on_conflict_do_nothing())
+    # One statement built once per dialect, rows as parameters (an executemany): built with
+    # ``.values(rows)`` it was compiled afresh on every step.
+    connection.execute(_insert_events(connection), rows)
 
 
 def claim_events(session: Session, now: datetime, limit: int) -> list[NotificationEventRow]:
@@ -263,6 +264,25 @@ def save_preferences(session: Session, person_id: int, chosen: Mapping[str, bool
     session.query(NotificationPreferenceRow).filter_by(person_id=person_id).delete()
     session.add_all(NotificationPreferenceRow(person_id=person_id, kind=kind, enabled=on)
                     for kind, on in chosen.items())
+
+
+_INSERT_EVENTS: dict[str, Any] = {}
+
+
+def _insert_events(bind: Connection | Session) -> Any:
+    """Return "INSERT … ON CONFLICT DO NOTHING" on the event table, built once per dialect."""
+    dialect = _dialect(bind)
+    statement = _INSERT_EVENTS.get(dialect)
+    if statement is None:
+        statement = _upsert(bind)(NotificationEventRow.__table__).on_conflict_do_nothing()
+        _INSERT_EVENTS[dialect] = statement
+    return statement
+
+
+def _dialect(bind: Connection | Session) -> str:
+    if isinstance(bind, Session):
+        return bind.get_bind().dialect.name
+    return bind.dialect.name
 
 
 def _upsert(bind: Connection | Session) -> Any:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import (
+    BpmnSubWorkflowConverter,
     BpmnWorkflowConverter,
     WorkflowConverter,
 )
@@ -26,7 +27,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     TimerEventDefinition,
 )
-from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow, BpmnSubWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
@@ -35,6 +36,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from . import compaction
+from .audit import _json_default as _canonical_default
 from .audit import canonical_json
 from .calendar import WorkingCalendar
 from .clock import ClockedDate, ClockedDatetime, install_spiff_clock
@@ -92,6 +94,7 @@ class Runtime:
             raise ValueError("This case is closed: only its final data is stored")
         settle_specs(definition)
         stored = json.loads(zlib.decompress(state[1:]))
+        plain = _take_plain_objects(stored)
         if stored.get(self.serializer.VERSION_KEY) != self.serializer.VERSION:
             # Saved by an older SpiffWorkflow: its migrations rewrite specs as well as tasks,
             # and the stored state has none, so lend them the specs (reparsed by this version).
@@ -102,16 +105,21 @@ class Runtime:
         stored["spec"] = definition.spec
         stored["subprocess_specs"] = definition.subprocess_specs
         workflow = self.serializer.from_dict(stored)
+        _give_back_plain_objects(workflow, plain)
         # The script engine is not serialized: never let a restored case run on the default one.
         workflow.script_engine = self.script_engine
         return workflow
 
     def dump(self, workflow: BpmnWorkflow) -> bytes:
         """Serialize a workflow's state without its specs (stored once per version)."""
+        splices: list[tuple[str, str]] = []
+        _splicing.current = splices
         try:
             state = self.serializer.to_dict(workflow)
             state[self.serializer.VERSION_KEY] = self.serializer.VERSION
             text = json.dumps(state, separators=(",", ":"), cls=self._encoder)
+            for token, object_text in splices:
+                text = text.replace(f'"{token}"', object_text, 1)
         except RecursionError:
             raise ScriptLimitError("Los datos del caso están anidados a demasiada profundidad "
                                    "para guardarse; no se guardó nada", kind="depth") from None
@@ -119,6 +127,8 @@ class Runtime:
             log.warning("Case state could not be encoded: %r", error)
             raise ScriptLimitError("Los datos del caso contienen valores que no se pueden "
                                    "guardar; no se guardó nada", kind="data") from None
+        finally:
+            _splicing.current = None
         if len(text) > self.limits.max_state_bytes:
             raise ScriptLimitError(
                 f"Los datos del caso exceden el tamaño permitido "
@@ -172,6 +182,16 @@ class Runtime:
     def ready_human_tasks(self, workflow: BpmnWorkflow) -> list[Task]:
         """Return the READY user and manual tasks, in tree order."""
         return list(workflow.get_tasks(state=TaskState.READY, manual=True))
+
+    def ready_human_ids(self, workflow: BpmnWorkflow) -> set[str]:
+        """Return the ids of the READY user and manual tasks, as ``snapshot`` finds them.
+
+        Before a step these are the case's rows in ``open_task`` (every step rewrites them to
+        its snapshot's ``ready_human``), so the step need not read them back.
+        """
+        ready = TaskState.READY
+        return {str(task.id) for task in all_tasks(workflow)
+                if task.state == ready and task.task_spec.manual and task.task_spec.bpmn_id}
 
     def instructions(self, task: Task) -> str | None:
         """Return what the diagram tells the person doing a task (its BPMN documentation)."""
@@ -243,9 +263,16 @@ class Runtime:
         ends: list[Task] = []
         timers: dict[str, datetime] = {}
         pending: dict[str, datetime] = {}
+        objects: list[tuple[str, str]] = []
+        seen: set[Any] = set()
         for task in all_tasks(workflow):
             spec, state, scope = task.task_spec, task.state, task.workflow.spec.name
             states.append((scope, spec.name, int(state)))
+            if task.workflow not in seen:
+                # Each workflow's data objects, where the walk first meets it (as _replay_state).
+                seen.add(task.workflow)
+                if task.workflow.data:
+                    _add_objects(objects, task.workflow)
             moment = _timer_moment(task)
             if moment is not None:
                 # A fired timer keeps its moment: it stays the deadline of the work it bounds.
@@ -265,19 +292,41 @@ class Runtime:
                 if state == TaskState.READY and spec.manual:
                     ready_human.append(task)
         ends.sort(key=lambda t: t.last_state_change)
-        payload: dict[str, Any] = {"tasks": states, "live": live, "completed": workflow.completed}
-        if workflow.completed and workflow.last_task is not None:
-            payload["final"] = workflow.last_task.data
-        fingerprint = hashlib.sha256(canonical_json(payload).encode()).digest()
+        data = _case_data(workflow, main, side, waiting, ends, side_branches)
+        for scope_workflow in _object_scopes(workflow):
+            # Held once per workflow (a BPMN data object), not copied into every task's data.
+            for name, value in scope_workflow.data_objects.items():
+                if value is not None:
+                    data.setdefault(name, value)
         return Snapshot(
             ready_human=ready_human,
-            data=_case_data(workflow, main, side, waiting, ends, side_branches),
-            fingerprint=fingerprint,
+            data=data,
+            fingerprint=_fingerprint(workflow, states, live, objects),
             reached_ends=[t.task_spec.bpmn_id for t in ends],
             pending_timers=pending,
             timer_moments=timers,
             completed=workflow.completed,
         )
+
+    def task_data(self, task: Task) -> dict[str, Any]:
+        """Return a task's data with the data objects its workflows hold (its form shows them)."""
+        data = dict(task.data)
+        scope: Any = task.workflow
+        while scope is not None:
+            for name, value in (scope.data.get("data_objects") or {}).items():
+                if value is not None:
+                    data.setdefault(name, value)
+            scope = getattr(scope, "parent_workflow", None)
+        return data
+
+    def replay_state(self, workflow: BpmnWorkflow) -> tuple[bytes, list[Task]]:
+        """Return what a replay needs after each event: the fingerprint and the READY human tasks.
+
+        The same fingerprint as ``snapshot`` (the same payload), without the case data, timers
+        and end events that a replay does not look at: it runs after every replayed event.
+        """
+        state: tuple[bytes, list[Task]] = _guarded(lambda: _replay_state(workflow))
+        return state
 
     def fingerprint(self, workflow: BpmnWorkflow) -> bytes:
         """Return a hash of the workflow's meaning: task states and live data, no random ids.
@@ -286,6 +335,92 @@ class Runtime:
         SpiffWorkflow draws new task ids and timestamps.
         """
         return self.snapshot(workflow).fingerprint
+
+
+def _replay_state(workflow: BpmnWorkflow) -> tuple[bytes, list[Task]]:
+    states, live, ready_human = [], [], []
+    objects: list[tuple[str, str]] = []
+    scopes: dict[Any, str] = {}
+    for task in all_tasks(workflow):
+        spec, state, owner = task.task_spec, task._state, task.workflow
+        scope = scopes.get(owner)
+        if scope is None:
+            # A workflow's first task in the walk is its root (as in _snapshot).
+            scope = scopes[owner] = owner.spec.name
+            if owner.data:
+                _add_objects(objects, owner)
+        states.append((scope, spec.name, int(state)))
+        if state & _LIVE:
+            live.append((scope, spec.name, task.data))
+            if state == TaskState.READY and spec.manual and spec.bpmn_id:
+                ready_human.append(task)
+    return _fingerprint(workflow, states, live, objects), ready_human
+
+
+def _fingerprint(workflow: BpmnWorkflow, states: list[Any], live: list[Any],
+                 objects: list[tuple[str, str]]) -> bytes:
+    """Hash a workflow's meaning: task states, live data and (if any) its data objects.
+
+    Data objects enter as a digest per workflow, and only when a workflow holds some: no
+    version recorded before they were used declares one, so those cases keep the payload, and
+    the fingerprints, they were recorded with.
+    """
+    payload: dict[str, Any] = {"tasks": states, "live": live, "completed": workflow.completed}
+    if workflow.completed and workflow.last_task is not None:
+        payload["final"] = workflow.last_task.data
+    if objects:
+        payload["objects"] = objects
+    return hashlib.sha256(_CANONICAL.encode(payload).encode()).digest()
+
+
+# audit.canonical_json's encoder, built once: json.dumps builds one per call, and a replay
+# hashes a payload after every event.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              default=_canonical_default)
+
+
+# The canonical digest of each workflow's data objects, computed again only when one of them is
+# replaced: SpiffWorkflow never changes a data object in place (a task's output association
+# stores a new copy), so an unchanged object keeps its identity from step to step.
+_object_digests: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], str]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _add_objects(objects: list[tuple[str, str]], owner: BpmnBaseWorkflow) -> None:
+    values = owner.data.get("data_objects")
+    if not values:
+        return
+    held = tuple(values.items())
+    with _objects_lock:
+        cached = _object_digests.get(owner)
+    if cached is None or len(cached[0]) != len(held) or any(
+            name != seen_name or value is not seen for (name, value), (seen_name, seen)
+            in zip(held, cached[0], strict=True)):
+        cached = (held, _objects_digest(owner, held))
+        with _objects_lock:
+            _object_digests[owner] = cached
+    objects.append((owner.spec.name, cached[1]))
+
+
+def _objects_digest(owner: BpmnBaseWorkflow, held: tuple[tuple[str, Any], ...]) -> str:
+    """Hash a workflow's data objects, each by the JSON text the state stores it as.
+
+    That text (insertion order, as scripts built the value and as a restore gives it back) is
+    encoded once per value and shared with the save; values JSON does not know are hashed in
+    their canonical form.
+    """
+    digest = hashlib.sha256()
+    for name, value in sorted(held, key=lambda item: item[0]):
+        text = _object_text(owner, name, value)
+        digest.update(f"{name}\0{'j' if text is not None else 'c'}\0".encode())
+        digest.update((text if text is not None else canonical_json(value)).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _object_scopes(workflow: BpmnWorkflow) -> list[BpmnBaseWorkflow]:
+    return [scope for scope in (workflow, *workflow.subprocesses.values())
+            if scope.data.get("data_objects")]
 
 
 # SpiffWorkflow's get_tasks() stops descending max_depth levels down (1,000 by default); a tree
@@ -520,10 +655,122 @@ class _StateOnlyWorkflowConverter(BpmnWorkflowConverter):
     """Serialize a workflow without its specs: they are stored once per process version."""
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
-        dct: dict[str, Any] = WorkflowConverter.to_dict(self, workflow)
+        dct = _workflow_dict(self, workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
+
+
+class _SubWorkflowConverter(BpmnSubWorkflowConverter):
+    """A subprocess as SpiffWorkflow serializes it, its data objects converted once."""
+
+    def to_dict(self, workflow: BpmnSubWorkflow) -> dict[str, Any]:
+        dct = _workflow_dict(self, workflow)
+        dct["parent_task_id"] = str(workflow.parent_task_id)
+        dct["spec"] = workflow.spec.name
+        return dct
+
+
+def _workflow_dict(converter: WorkflowConverter, workflow: BpmnBaseWorkflow) -> dict[str, Any]:
+    """Return ``WorkflowConverter.to_dict`` (SpiffWorkflow 3.2), data objects converted once.
+
+    SpiffWorkflow converts a workflow's data value by value in Python at every save; a data
+    object (the follow-up's history) is replaced, never changed in place, so one that did not
+    change since the last save keeps its JSON text, spliced into the state as it is encoded.
+    """
+    data, plain = _converted_data(converter.registry, workflow)
+    dct: dict[str, Any] = {
+        "correlations": workflow.correlations,
+        "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+        "success": workflow.success,
+        "completed": workflow.completed,
+        "tasks": converter.mapping_to_dict(workflow.tasks),
+        "root": str(workflow.task_tree.id),
+        # After the tasks, whose data repeats its field names: zlib's window then finds them
+        # (first, a 120-period history stored 10.3 KB; after, 7.6 KB).
+        "data": data,
+    }
+    if plain:
+        # Plain JSON: restored as parsed, without SpiffWorkflow's value-by-value restore.
+        dct[_PLAIN_KEY] = plain
+    return dct
+
+
+_PLAIN_KEY = "cauce_plain_objects"
+# A dump in progress collects (placeholder, JSON text) for the data objects it splices in.
+_splicing = threading.local()
+_TOKEN = f"cauce-data-object-{uuid4().hex}-"
+# Per workflow, each data object's last value and its JSON text (None: it holds values JSON
+# does not know); a value is replaced, never changed in place, so the same value has the same
+# text (see _add_objects).
+_object_texts: weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, str | None]]] = \
+    weakref.WeakKeyDictionary()
+_objects_lock = threading.Lock()
+
+
+def _converted_data(registry: Any, owner: BpmnBaseWorkflow) -> tuple[Any, list[str]]:
+    data = owner.data
+    objects = data.get("data_objects")
+    splices: list[tuple[str, str]] | None = getattr(_splicing, "current", None)
+    if not objects or not isinstance(objects, dict) or splices is None:
+        return registry.convert(registry.clean(data)), []
+    out: dict[str, Any] = {}
+    plain: list[str] = []
+    for key, value in registry.clean(data).items():
+        if key != "data_objects":
+            out[key] = registry.convert(value)
+            continue
+        out[key] = {}
+        for name, obj in value.items():
+            text = _object_text(owner, name, obj)
+            if text is None:
+                out[key][name] = registry.convert(obj)
+            else:
+                token = f"{_TOKEN}{len(splices)}"
+                splices.append((token, text))
+                out[key][name] = token
+                plain.append(name)
+    return out, plain
+
+
+def _object_text(owner: BpmnBaseWorkflow, name: str, value: Any) -> str | None:
+    """Return a data object's JSON text as the state encodes it, if it is plain JSON."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return None
+    with _objects_lock:
+        texts = _object_texts.setdefault(owner, {})
+    cached = texts.get(name)
+    if cached is not None and cached[0] is value:
+        return cached[1]
+    try:
+        # The C encoder refuses what JSON does not know (dates, decimals): those values go
+        # through SpiffWorkflow's converters instead.
+        text: str | None = json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError):
+        text = None
+    texts[name] = (value, text)
+    return text
+
+
+def _take_plain_objects(stored: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Take the plain data objects out of a stored state, by workflow ("" for the case's)."""
+    taken: dict[str, dict[str, Any]] = {}
+    scopes = [("", stored), *stored.get("subprocesses", {}).items()]
+    for key, scope in scopes:
+        names: list[str] = (scope.pop(_PLAIN_KEY, None) if isinstance(scope, dict) else None) \
+            or []
+        objects = scope.get("data", {}).get("data_objects") if names else None
+        if isinstance(objects, dict):
+            taken[key] = {name: objects.pop(name) for name in names if name in objects}
+    return taken
+
+
+def _give_back_plain_objects(workflow: BpmnWorkflow,
+                             taken: dict[str, dict[str, Any]]) -> None:
+    for key, objects in taken.items():
+        scope = workflow if key == "" else workflow.subprocesses.get(UUID(key))
+        if scope is not None:
+            scope.data.setdefault("data_objects", {}).update(objects)
 
 
 def _migrate_state(serializer: BpmnWorkflowSerializer, stored: dict[str, Any]) -> None:
@@ -554,6 +801,7 @@ def _default_event_gateway_children(tasks: dict[str, Any], specs: dict[str, Any]
 def _state_serializer() -> BpmnWorkflowSerializer:
     config = dict(SPIFF_CONFIG)
     config[BpmnWorkflow] = _StateOnlyWorkflowConverter
+    config[BpmnSubWorkflow] = _SubWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)
     # What scripts can build beside JSON's own types (SpiffWorkflow knows only datetime,
     # timedelta and UUID, and by exact class: the sandbox's clocked datetime is a subclass).

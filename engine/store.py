@@ -67,6 +67,17 @@ class UtcDateTime(TypeDecorator[datetime]):
             return _EPOCH + int(value) * _MICROSECOND
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        # SQLite's integers straight to datetimes (process_result_value's own rule), without
+        # the decorator's generic wrapper: an inbox page converts two per row.
+        def process(value: Any) -> datetime | None:
+            return None if value is None else _EPOCH + int(value) * _MICROSECOND
+
+        return process
+
 
 class Base(DeclarativeBase):
     """Declarative base of every table."""

@@ -29,17 +29,13 @@ from datetime import UTC, datetime
 from typing import IO, Any
 from xml.sax.saxutils import quoteattr
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
+from .case_pages import case_pages
 from .conformance import ProcessNet, TraceEvent, activities, process_net
 from .library import ProcessDefinition
-from .store import CaseEventRow, CaseRow
 
 XES_EVENTS = ("task_completed", "task_claimed", "task_released", "timer_fired")
 _LIFECYCLE = {"task_completed": "complete", "task_claimed": "assign",
               "task_released": "reassign", "timer_fired": "complete"}
-_PAGE = 500
 
 _HEADER = """<?xml version="1.0" encoding="UTF-8"?>
 <log xes.version="1849-2016" xes.features="nested-attributes" xmlns="http://www.xes-standard.org/">
@@ -88,22 +84,8 @@ def export(reader: Callable[[], Any], definition: Callable[[int], ProcessDefinit
     put(_HEADER)
     put(_string("concept:name", f"Cauce: {process_id}"))
     put(_string("lifecycle:model", "standard"))
-    after = 0
-    while True:
-        with reader() as session:
-            cases = _cases(session, process_id, started_from, started_before, after)
-            if not cases:
-                break
-            rows = session.execute(
-                select(CaseEventRow.case_id, CaseEventRow.at, CaseEventRow.actor,
-                       CaseEventRow.role, CaseEventRow.event_type, CaseEventRow.activity_id,
-                       CaseEventRow.data)
-                .where(CaseEventRow.case_id.in_([c.id for c in cases]),
-                       CaseEventRow.event_type.in_(XES_EVENTS))
-                .order_by(CaseEventRow.case_id, CaseEventRow.seq)).all()
-        by_case: dict[int, list[Any]] = {}
-        for row in rows:
-            by_case.setdefault(row.case_id, []).append(row)
+    for cases, by_case in case_pages(reader, process_id, started_from, started_before,
+                                     XES_EVENTS):
         for case in cases:
             if case.version_id not in names:
                 found = definition(case.version_id)
@@ -126,21 +108,8 @@ def export(reader: Callable[[], Any], definition: Callable[[int], ProcessDefinit
             parts.append("</trace>\n")
             put("".join(parts))
             traces += 1
-        after = cases[-1].id
     put("</log>\n")
     return XesSummary(traces=traces, events=events, bytes=written)
-
-
-def _cases(session: Session, process_id: str, started_from: datetime | None,
-           started_before: datetime | None, after: int) -> list[Any]:
-    query = select(CaseRow.id, CaseRow.number, CaseRow.process_id, CaseRow.version_id,
-                   CaseRow.status, CaseRow.outcome, CaseRow.started_at).where(
-        CaseRow.process_id == process_id, CaseRow.id > after)
-    if started_from is not None:
-        query = query.where(CaseRow.started_at >= started_from)
-    if started_before is not None:
-        query = query.where(CaseRow.started_at < started_before)
-    return list(session.execute(query.order_by(CaseRow.id).limit(_PAGE)))
 
 
 def _events(row: Any, labels: dict[str, str], role_names: dict[str, str],

@@ -141,6 +141,7 @@ def reload(database_url: str, library: ProcessLibrary, clock: FakeClock):
 
 
 # -- valid form data for every activity of the social case ------------------------------------
+# Dates of things already done are the fake clock's day (2 March 2026): forms refuse later ones.
 
 REQUEST = {
     "request_date": "2026-03-02", "requester_type": "familiar", "requester_name": "Rosa Chicaiza",
@@ -159,27 +160,27 @@ def form_for(activity: str, **choices: Any) -> dict[str, Any]:
                                "planned_action": "entrevista_y_visita"},
         "realizar_entrevista": {
             "interviews": [{"interviewee_type": "requirente", "interviewee_name": "Rosa Chicaiza",
-                            "interview_date": "2026-03-05", "summary": "Relata la situación."}],
-            "home_visit": True, "home_visit_date": "2026-03-06",
+                            "interview_date": "2026-03-02", "summary": "Relata la situación."}],
+            "home_visit": True, "home_visit_date": "2026-03-02",
             "home_visit_findings": "Vivienda con hacinamiento.", "institutional_visit": False,
             "findings": "Situación de vulnerabilidad económica."},
         "emitir_diagnostico": {
-            "report_date": "2026-03-09", "background": "Solicitud verbal de la madre.",
+            "report_date": "2026-03-02", "background": "Solicitud verbal de la madre.",
             "social_diagnosis": "Vulnerabilidad económica y sobrecarga de cuidado.",
             "strategies": ["Acompañamiento familiar", "Coordinación con la unidad"],
             "conclusions": "Caso social confirmado.", "recommendations": "Seguimiento mensual."},
         "validar_informe": {"report_validated": True, "requires_support": True},
-        "remitir_informe": {"sent_date": "2026-03-11", "memo_number": "AN-CGTH-2026-0101-M",
+        "remitir_informe": {"sent_date": "2026-03-02", "memo_number": "AN-CGTH-2026-0101-M",
                             "sent_to": "Coordinación General de Talento Humano"},
         "solicitar_apoyo": {"support_requests": [{
             "support_from": "autoridades", "contact_name": "Dirección de la unidad",
-            "requested_support": "Flexibilidad horaria temporal", "request_date": "2026-03-12"}]},
+            "requested_support": "Flexibilidad horaria temporal", "request_date": "2026-03-02"}]},
         "generar_respuesta": {"response_recipient_type": "familiar",
                               "response_recipient_name": "Rosa Chicaiza",
                               "response_document_number": "AN-CGTH-2026-0150-O",
-                              "response_date": "2026-03-13"},
+                              "response_date": "2026-03-02"},
         "generar_expediente": {"case_file_contents": ["solicitud", "informe_tecnico"]},
-        "archivar_expediente": {"archived_date": "2026-03-16",
+        "archivar_expediente": {"archived_date": "2026-03-02",
                                 "digital_location": "Alfresco/TrabajoSocial/2026",
                                 "physical_location": "Archivo TS, estante 3"},
         "atender_vencimiento": {"actions_taken": "Se conversó con el trabajador social."},

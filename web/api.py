@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from engine import (
     CauceError,
+    DirectoryUnavailable,
     FormInvalid,
     InvalidCredentials,
     NotFound,
@@ -44,7 +45,7 @@ STATUS = {
     "stale": 409, "conflict": 409, "script_error": 409, "invalid_definition": 409,
     "illegal_transition": 409, "transition_data_missing": 409, "charter_refused": 409,
     "method_not_allowed": 405, "payload_too_large": 413, "too_many_requests": 429,
-    "internal_error": 500,
+    "internal_error": 500, "directory_unavailable": 503,
 }
 # Deeper JSON is refused before it is parsed: nobody's form nests this far, and Python's parser
 # and the checks after it recurse once per level.
@@ -127,7 +128,10 @@ def _json_body() -> Any:
     if not request.is_json:
         return None
     raw = request.get_data(cache=True)
-    if json_depth(raw) > MAX_JSON_DEPTH:
+    # No deeper than its opening brackets: counting them (in C) spares the byte-by-byte walk
+    # for every body that has too few to nest that far (all real forms).
+    if (raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH
+            and json_depth(raw) > MAX_JSON_DEPTH):
         current_app.logger.warning("JSON refused: nested over %d levels (%s %s from %s)",
                                    MAX_JSON_DEPTH, request.method, request.path,
                                    request.remote_addr)
@@ -215,8 +219,17 @@ def _check_old_pages() -> None:
                               "cursor_mine / cursor_available (los valores de \"cursors\")")
 
 
+# Values JSON takes as they are: most of a case's data, checked first (every completion's
+# answer walks the case data).
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def plain(value: Any) -> Any:
     """Turn views (dataclasses, datetimes) into JSON-ready values."""
+    if type(value) in _JSON_SCALARS:
+        return value
+    if type(value) is dict:
+        return {str(k): plain(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
@@ -237,7 +250,9 @@ def _task_json(task: Any) -> dict[str, Any]:
 
 
 def _case_json(case: Any) -> dict[str, Any]:
-    data = plain(case)
+    # The open tasks once, as tasks (plain() on the whole case converted them twice).
+    data = {f.name: plain(getattr(case, f.name)) for f in dataclasses.fields(case)
+            if f.name != "open_tasks"}
     data["open_tasks"] = [_task_json(t) for t in case.open_tasks]
     return data
 
@@ -274,13 +289,17 @@ def login() -> Any:
     if unstorable(body):
         return error("bad_request", UNSTORABLE)
     try:
-        signed = engine().sign_in(body["username"], body["password"],
-                                  client=request.remote_addr or "-", kind="api",
-                                  lifetime=timedelta(seconds=TOKEN_SECONDS))
+        # The HTML sign-in's rule (directory first when configured, local accounts kept).
+        signed = engine().sign_in_with_directory(
+            current_app.extensions.get("cauce_ldap"), body["username"], body["password"],
+            client=request.remote_addr or "-", kind="api",
+            lifetime=timedelta(seconds=TOKEN_SECONDS))
     except SignInThrottled as failure:
         return _throttled(failure)
     except InvalidCredentials as failure:
         return error("unauthorized", failure.message)
+    except DirectoryUnavailable as failure:
+        return error("directory_unavailable", failure.message)
     token = _serializer().dumps({"p": signed.person.id, "s": signed.token})
     return jsonify({"token": token, "expires_in": TOKEN_SECONDS})
 

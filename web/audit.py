@@ -37,6 +37,7 @@ STEP_LABELS = {
     "timer_fired": N_("Se cumplió un plazo"),
     "deadline_passed": N_("Plazo vencido: caso marcado y escalado"),
     "case_completed": N_("Caso cerrado"), "effect_applied": N_("Registro aplicado"),
+    "case_migrated": N_("Migró el caso a otra versión del procedimiento"),
 }
 # Which successful reads go to the access log: endpoint -> (what, the view argument naming
 # the case). Diagrams are left out: the BPMN is the procedure's, not the case's.

@@ -129,16 +129,11 @@ def login() -> Any:
         if unstorable(username) or unstorable(password):
             flash(_("Usuario o contraseña incorrectos"), "error")
             return render_template("login.html", username=""), 401
-        directory = current_app.extensions.get("cauce_ldap")
         try:
-            if directory is not None:
-                signed = engine().sign_in_with_directory(
-                    directory, username, password, client=client_address(), kind="web",
-                    lifetime=current_app.permanent_session_lifetime)
-            else:
-                signed = engine().sign_in(username, password, client=client_address(),
-                                          kind="web",
-                                          lifetime=current_app.permanent_session_lifetime)
+            signed = engine().sign_in_with_directory(
+                current_app.extensions.get("cauce_ldap"), username, password,
+                client=client_address(), kind="web",
+                lifetime=current_app.permanent_session_lifetime)
         except DirectoryUnavailable as error:
             flash(_(error.message), "error")
             return render_template("login.html", username=username), 503

@@ -22,6 +22,7 @@ EVENT_LABELS = {
     "deadline_passed": N_("Plazo vencido: caso marcado y escalado"),
     "case_completed": N_("Caso cerrado"),
     "effect_applied": N_("Registro aplicado"),
+    "case_migrated": N_("Migró el caso a otra versión del procedimiento"),
 }
 
 

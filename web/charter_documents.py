@@ -247,6 +247,12 @@ def _commitment_grid(pdf: PdfDocument, commitments: Sequence[Commitment],
 
 def plan_document(plan: PublicationPlan) -> bytes:
     """Render the Plan de Publicación as a PDF."""
+    return plan_layout(plan).render()
+
+
+def plan_layout(plan: PublicationPlan,
+                signature_lines: Sequence[tuple[str, str, str]] = ()) -> PdfDocument:
+    """Lay the Plan de Publicación out, with PAdES signature boxes for ``signature_lines``."""
     pdf = PdfDocument(_("Plan de Publicación de los Acuerdos de Nivel de Servicio"),
                       subtitle=_guide("7.1"),
                       footer=_("Caso %(number)s", number=plan.case_number))
@@ -290,7 +296,9 @@ def plan_document(plan: PublicationPlan) -> bytes:
                 (_("Fecha de aprobación interna"), fecha(plan.plan_approved_date)),
                 (_("Justificación técnica del estado Planificado"), plan.state_justification)])
     _signatures(pdf, plan.signatures)
-    return pdf.render()
+    if signature_lines:
+        pdf.signature_blocks(signature_lines)
+    return pdf
 
 
 def application_title(report: ApplicationReport) -> str:
@@ -304,6 +312,13 @@ def application_title(report: ApplicationReport) -> str:
 
 def application_document(report: ApplicationReport) -> bytes:
     """Render the §7.2 report as a PDF with its ten sections."""
+    return application_layout(report).render()
+
+
+def application_layout(report: ApplicationReport,
+                       signature_lines: Sequence[tuple[str, str, str]] = ()) -> PdfDocument:
+    """Lay the §7.2 report out; ``signature_lines`` (field, label, name) add the boxes its
+    PAdES signatures go into (web/charter_signing.py), under section x."""
     pdf = PdfDocument(f"{application_title(report)} – {ENTITY}",
                       subtitle=_guide("7.2"),
                       footer=_("Caso %(number)s", number=report.case_number))
@@ -356,11 +371,19 @@ def application_document(report: ApplicationReport) -> bytes:
                  [list(o) for o in report.observation_resolutions], widths=(87, 87))
     pdf.section("x. " + _("Firmas de responsabilidad"))
     _signatures(pdf, report.signatures)
-    return pdf.render()
+    if signature_lines:
+        pdf.signature_blocks(signature_lines)
+    return pdf
 
 
 def followup_document(report: FollowupReport) -> bytes:
     """Render a period's Informe Técnico de Seguimiento as a PDF, charts as PNG pictures."""
+    return followup_layout(report).render()
+
+
+def followup_layout(report: FollowupReport,
+                    signature_lines: Sequence[tuple[str, str, str]] = ()) -> PdfDocument:
+    """Lay a follow-up report out, with PAdES signature boxes for ``signature_lines``."""
     pdf = PdfDocument(_("Informe Técnico de Seguimiento de la Carta de Servicios"),
                       subtitle=_guide("7.3"),
                       footer=_("Caso %(number)s", number=report.case_number))
@@ -442,7 +465,9 @@ def followup_document(report: FollowupReport) -> bytes:
         pdf.paragraph(_("Sin acciones de mejora."))
     pdf.section("7. " + _("Responsables"))
     _signatures(pdf, report.signatures)
-    return pdf.render()
+    if signature_lines:
+        pdf.signature_blocks(signature_lines)
+    return pdf
 
 
 def _names(lines: Sequence[Any]) -> str:

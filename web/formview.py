@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -56,6 +57,8 @@ class FieldView:
     derived_from: str | None = None
     datalist: str | None = None
     datalist_inline: bool = False
+    # The latest date the field takes, ISO (``x-max-date: today``: something already done).
+    max_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -230,13 +233,17 @@ def build_fields(schema: Mapping[str, Any], labels: FormLabels, data: Mapping[st
                  errors: Mapping[str, list[str]],
                  people: Callable[[str], list[tuple[str, str]]],
                  document_names: Mapping[str, str],
-                 catalogue: CatalogueChoices = no_catalogue) -> list[FieldView]:
-    """Return the fields of a form, filled with ``data`` and the errors by field path."""
+                 catalogue: CatalogueChoices = no_catalogue,
+                 today: date | None = None) -> list[FieldView]:
+    """Return the fields of a form, filled with ``data`` and the errors by field path.
+
+    ``today`` (the engine's clock) is the limit shown on ``x-max-date`` date fields.
+    """
     properties = schema.get("properties", {})
     order = list(labels.ui.get("order") or properties)
     required = _required(schema, data)
     conditions = required_conditions(schema)
-    pickers = _Pickers(people, document_names, catalogue)
+    pickers = _Pickers(people, document_names, catalogue, today)
     fields = []
     for key in order:
         prop = properties.get(key)
@@ -256,6 +263,7 @@ class _Pickers:
     people: Callable[[str], list[tuple[str, str]]]
     document_names: Mapping[str, str]
     catalogue: CatalogueChoices
+    today: date | None = None
 
 
 def _picker_of(key: str, siblings: Mapping[str, Any], source: str) -> str | None:
@@ -344,6 +352,8 @@ def _field(name: str, key: str, path: str, prop: Mapping[str, Any], labels: Form
         view.value = _as_text(value)
     elif kind == "date":
         view.value = _date_for_input(value)
+        if prop.get("x-max-date") == "today" and pickers.today is not None:
+            view.max_date = pickers.today.isoformat()
     elif kind == "number":
         view.value = "" if value is None else _number_for_input(value)
     elif kind == "list":

@@ -22,7 +22,8 @@ def _errors(*codes: int) -> dict[str, Any]:
              403: "Su rol no permite esta acción",
              404: "No existe, o la persona no puede saber que existe",
              409: "Ya completada, tomada por otra persona, o el caso cambió",
-             429: "Demasiados intentos fallidos: espere los segundos de Retry-After"}
+             429: "Demasiados intentos fallidos: espere los segundos de Retry-After",
+             503: "El directorio institucional no responde (las cuentas locales sí entran)"}
     return {str(code): _json(_ref("Error"), texts[code]) for code in codes}
 
 
@@ -44,7 +45,14 @@ _SECURED = [{"bearer": []}]
 
 
 def openapi_document() -> dict[str, Any]:
-    """Return the API description."""
+    """Return the API description: the staff's API and the process owner's workshop."""
+    document = _core_document()
+    document["components"]["securitySchemes"]["session"] = _SESSION_SCHEME
+    document["paths"].update(workshop_paths())
+    return document
+
+
+def _core_document() -> dict[str, Any]:
     from engine.inbox import COUNT_CAP, MAX_CURSOR
 
     old_page = {"type": "integer", "minimum": 1, "maximum": 1, "deprecated": True,
@@ -103,7 +111,7 @@ def openapi_document() -> dict[str, Any]:
                             "forbidden", "not_found", "already_completed", "claimed_by_other",
                             "stale", "conflict", "script_error", "invalid_definition",
                             "method_not_allowed", "payload_too_large", "too_many_requests",
-                            "internal_error"]},
+                            "internal_error", "directory_unavailable"]},
                         "message": {"type": "string"},
                         "retry_after": {"type": "integer", "minimum": 1},
                         "fields": {"type": "object", "additionalProperties": {
@@ -180,7 +188,7 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object", "required": ["token", "expires_in"],
                                             "properties": {"token": {"type": "string"},
                                                            "expires_in": {"type": "integer"}}},
-                                           "Token"), **_errors(400, 401, 429)}}},
+                                           "Token"), **_errors(400, 401, 429, 503)}}},
             "/api/logout": {"post": {
                 "summary": "Cerrar la sesión del token (deja de servir)", "security": _SECURED,
                 "responses": {"204": {"description": "Sesión cerrada"}, **_errors(401)}}},
@@ -378,10 +386,23 @@ def _follow_operations() -> dict[str, Any]:
 
 
 # -- the process owner's workshop (web/procedures_api.py) ------------------------------------
-# A document of its own (/api/openapi-workshop.json): /api/openapi.json is held to answers its
-# own test produces, and the workshop's are produced by tests/integration/test_procedures_api.py.
+# Part of /api/openapi.json; tests/integration/test_openapi_workshop.py makes each of these
+# answers happen and checks it against the document.
 
-_WS_ERROR = _object({"error": {"type": "string"}, "message": {"type": "string"}})
+_WS_ERROR = {"type": "object", "required": ["error", "message"], "properties": {
+    "error": {"type": "string"}, "message": {"type": "string"},
+    "updated_by": {"type": "string", "description": "409: quien guardó antes"},
+    "revision": {"type": "integer", "description": "409: la revisión guardada"},
+    "problems": {"type": "array", "description": "422: lo que la comprobación encontró",
+                 "items": {"type": "object", "properties": {
+                     "file": {"type": "string"}, "element_id": _NULLABLE_STR,
+                     "line": {"type": "integer", "nullable": True},
+                     "severity": {"type": "string"}, "message": {"type": "string"}}}},
+    "fields": {"type": "object", "description": "422: mensajes por campo del formulario",
+               "additionalProperties": {"type": "array", "items": {"type": "string"}}}}}
+_SESSION_SCHEME = {"type": "apiKey", "in": "cookie", "name": "session",
+                   "description": "La sesión del navegador; cada escritura lleva la cabecera "
+                                  "X-CSRFToken de la página"}
 _WS_PROCESS = {"name": "process_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _WS_TRIAL = {"name": "trial_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _WS_FILES = {"type": "object", "properties": {
@@ -434,8 +455,8 @@ def _ws(summary: str, response: dict[str, Any], *, status: str = "200",
     return operation
 
 
-def workshop_openapi_document() -> dict[str, Any]:
-    """Return the OpenAPI description of the workshop's endpoints (drafts, publish, migration)."""
+def workshop_paths() -> dict[str, Any]:
+    """Return the workshop's operations (procedures, drafts, publish, trials, migration)."""
     version = _object({"number": {"type": "integer"}, "hash": {"type": "string"},
                        "created_by": _NULLABLE_STR, "created_at": _DATETIME,
                        "comment": {"type": "string"}, "open_cases": {"type": "integer"},
@@ -464,117 +485,109 @@ def workshop_openapi_document() -> dict[str, Any]:
                    "refusals": {"type": "array", "items": {"type": "object"}}})
     base = "/api/processes/{process_id}"
     return {
-        "openapi": "3.0.3",
-        "info": {"title": "Cauce: taller del propietario del proceso", "version": "1"},
-        "components": {"securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "session": {"type": "apiKey", "in": "cookie", "name": "session",
-                        "description": "La sesión del navegador; cada escritura lleva la "
-                                       "cabecera X-CSRFToken de la página"}}},
-        "paths": {
-            "/api/procedures": {"get": _ws("Todos los procedimientos (propietarios, versión "
-                                           "vigente, si puedo editarlo)",
-                                           {"type": "array", "items": procedure},
-                                           errors=(401,))},
-            base: {"get": _ws("Un procedimiento, sus versiones y su formulario de inicio", {
-                **procedure, "properties": {**procedure["properties"],
-                                            "versions": {"type": "array", "items": version},
-                                            "start_form": {"type": "object",
-                                                           "nullable": True}}},
-                parameters=[_WS_PROCESS], errors=(401, 404))},
-            base + "/versions/{number}/files": {"get": _ws(
-                "Los archivos de una versión", _WS_FILES, parameters=[_WS_PROCESS, number],
-                errors=(401, 404))},
-            base + "/draft": {
-                "get": _ws("El borrador (se crea desde la versión vigente)", draft,
-                           parameters=[_WS_PROCESS]),
-                "put": _ws("Guardar el borrador (revisión vista)",
-                           _object({"revision": {"type": "integer"}}),
-                           parameters=[_WS_PROCESS], errors=(400, 401, 403, 404, 409, 413, 422),
-                           body={**_WS_FILES, "required": ["revision"], "properties": {
-                               **_WS_FILES["properties"], "revision": {"type": "integer"}}}),
-                "delete": _ws("Descartar el borrador", _object({"discarded": {"type":
-                                                                              "boolean"}}),
-                              parameters=[_WS_PROCESS])},
-            base + "/draft/check": {"post": _ws(
-                "Comprobar el borrador (o los archivos enviados) como al arrancar",
-                _object({"ok": {"type": "boolean"},
-                         "problems": {"type": "array", "items": _WS_PROBLEM}}),
-                parameters=[_WS_PROCESS], body=_WS_FILES, errors=(400, 401, 403, 404))},
-            base + "/draft/publish": {"post": _ws(
-                "Publicar el borrador como nueva versión",
-                _object({"number": {"type": "integer"}, "hash": {"type": "string"}}),
-                status="201", parameters=[_WS_PROCESS],
-                body=_object({"comment": {"type": "string"}, "revision": {"type": "integer"}}),
-                errors=(400, 401, 403, 404, 409, 422))},
-            base + "/diff": {"get": _ws(
-                "Diferencias entre dos versiones (to puede ser draft)",
-                _object({"added": {"type": "array", "items": element},
-                         "removed": {"type": "array", "items": element},
-                         "changed": {"type": "array", "items": {**element, "properties": {
-                             **element["properties"],
-                             "changes": {"type": "array", "items": {"type": "string"}}}}},
-                         "files": {"type": "array", "items": _object({
-                             "file": {"type": "string"},
-                             "status": {"type": "string", "enum": [
-                                 "added", "removed", "changed", "unchanged"]}})}}),
-                parameters=[_WS_PROCESS,
-                            {"name": "from", "in": "query", "required": True,
-                             "schema": {"type": "integer"}},
-                            {"name": "to", "in": "query", "required": True,
-                             "schema": {"type": "string"}}],
-                errors=(400, 401, 403, 404))},
-            "/api/scripts/vet": {"post": _ws(
-                "Veredicto del sandbox sobre un script o una condición",
-                _object({"ok": {"type": "boolean"}, "message": _NULLABLE_STR}),
-                body={"type": "object", "required": ["kind", "text"], "properties": {
-                    "kind": {"type": "string", "enum": ["script", "condition"]},
-                    "text": {"type": "string"}}}, errors=(400, 401))},
-            "/api/roles": {"get": _ws("Carriles, roles y cargos del procedimiento", {
-                "type": "array", "items": {"type": "object", "properties": {
-                    "lane": {"type": "string"}, "role": {"type": "string"},
-                    "role_name": {"type": "string"},
-                    "positions": {"type": "array", "items": {"type": "string"}}}}},
-                parameters=[process_query], errors=(400, 401, 404))},
-            "/api/forms": {"get": _ws("Formularios del procedimiento, con su título", {
-                "type": "array", "items": {"type": "object", "properties": {
-                    "file": {"type": "string"}, "form_id": {"type": "string"},
-                    "title": {"type": "string"}}}},
-                parameters=[process_query], errors=(400, 401, 404))},
-            "/api/decisions": {"get": _ws("Tablas de decisión (DMN) del procedimiento", {
-                "type": "array", "items": {"type": "object"}},
-                parameters=[process_query], errors=(400, 401, 404))},
-            base + "/draft/trial": {"post": _ws(
-                "Probar el borrador como un caso desechable",
-                _object({"trial_id": {"type": "string"}, "state": _WS_TRIAL_STATE}),
-                status="201", parameters=[_WS_PROCESS], errors=(401, 403, 404, 422))},
-            "/api/trials/{trial_id}": {
-                "get": _ws("Estado de una prueba", _WS_TRIAL_STATE, parameters=[_WS_TRIAL]),
-                "delete": _ws("Descartar una prueba", _object({"deleted": {"type": "boolean"}}),
-                              parameters=[_WS_TRIAL])},
-            "/api/trials/{trial_id}/tasks/{task_id}/complete": {"post": _ws(
-                "Completar una tarea de la prueba (formulario validado como en la bandeja)",
-                _WS_TRIAL_STATE, parameters=[_WS_TRIAL, _TASK_ID],
-                body=_object({"data": {"type": "object"}}), errors=(400, 401, 403, 404, 422))},
-            "/api/trials/{trial_id}/timers/fire": {"post": _ws(
-                "Adelantar el reloj de la prueba hasta un temporizador (o el siguiente)",
-                _WS_TRIAL_STATE, parameters=[_WS_TRIAL],
-                body={"type": "object", "properties": {"id": {"type": "string"}}})},
-            base + "/migrations/dry-run": {"post": _ws(
-                "Simular la migración de casos entre versiones",
-                _object({"cases": {"type": "array", "items": _object({
-                    "case_number": {"type": "string"}, "can_move": {"type": "boolean"},
-                    "reason": _NULLABLE_STR,
-                    "active": {"type": "array", "items": {"type": "string"}},
-                    "actions": {"type": "array", "items": {"type": "string"}}})}}),
-                parameters=[_WS_PROCESS], body=_WS_SELECTION, errors=(400, 401, 403, 404))},
-            base + "/migrations": {"post": _ws(
-                "Migrar los casos que pueden moverse (trabajo en segundo plano)",
-                _object({"job_id": {"type": "string"}}), status="202",
-                parameters=[_WS_PROCESS], body=_WS_SELECTION, errors=(400, 401, 403, 404))},
-            "/api/migration-jobs/{job_id}": {"get": _ws(
-                "Avance de una migración", job,
-                parameters=[{"name": "job_id", "in": "path", "required": True,
-                             "schema": {"type": "string"}}])},
-        },
+        "/api/procedures": {"get": _ws("Todos los procedimientos (propietarios, versión "
+                                       "vigente, si puedo editarlo)",
+                                       {"type": "array", "items": procedure},
+                                       errors=(401,))},
+        base: {"get": _ws("Un procedimiento, sus versiones y su formulario de inicio", {
+            **procedure, "properties": {**procedure["properties"],
+                                        "versions": {"type": "array", "items": version},
+                                        "start_form": {"type": "object",
+                                                       "nullable": True}}},
+            parameters=[_WS_PROCESS], errors=(401, 404))},
+        base + "/versions/{number}/files": {"get": _ws(
+            "Los archivos de una versión", _WS_FILES, parameters=[_WS_PROCESS, number],
+            errors=(401, 404))},
+        base + "/draft": {
+            "get": _ws("El borrador (se crea desde la versión vigente)", draft,
+                       parameters=[_WS_PROCESS]),
+            "put": _ws("Guardar el borrador (revisión vista)",
+                       _object({"revision": {"type": "integer"}}),
+                       parameters=[_WS_PROCESS], errors=(400, 401, 403, 404, 409, 413, 422),
+                       body={**_WS_FILES, "required": ["revision"], "properties": {
+                           **_WS_FILES["properties"], "revision": {"type": "integer"}}}),
+            "delete": _ws("Descartar el borrador", _object({"discarded": {"type":
+                                                                          "boolean"}}),
+                          parameters=[_WS_PROCESS])},
+        base + "/draft/check": {"post": _ws(
+            "Comprobar el borrador (o los archivos enviados) como al arrancar",
+            _object({"ok": {"type": "boolean"},
+                     "problems": {"type": "array", "items": _WS_PROBLEM}}),
+            parameters=[_WS_PROCESS], body=_WS_FILES, errors=(400, 401, 403, 404))},
+        base + "/draft/publish": {"post": _ws(
+            "Publicar el borrador como nueva versión",
+            _object({"number": {"type": "integer"}, "hash": {"type": "string"}}),
+            status="201", parameters=[_WS_PROCESS],
+            body=_object({"comment": {"type": "string"}, "revision": {"type": "integer"}}),
+            errors=(400, 401, 403, 404, 409, 422))},
+        base + "/diff": {"get": _ws(
+            "Diferencias entre dos versiones (to puede ser draft)",
+            _object({"added": {"type": "array", "items": element},
+                     "removed": {"type": "array", "items": element},
+                     "changed": {"type": "array", "items": {**element, "properties": {
+                         **element["properties"],
+                         "changes": {"type": "array", "items": {"type": "string"}}}}},
+                     "files": {"type": "array", "items": _object({
+                         "file": {"type": "string"},
+                         "status": {"type": "string", "enum": [
+                             "added", "removed", "changed", "unchanged"]}})}}),
+            parameters=[_WS_PROCESS,
+                        {"name": "from", "in": "query", "required": True,
+                         "schema": {"type": "integer"}},
+                        {"name": "to", "in": "query", "required": True,
+                         "schema": {"type": "string"}}],
+            errors=(400, 401, 403, 404))},
+        "/api/scripts/vet": {"post": _ws(
+            "Veredicto del sandbox sobre un script o una condición",
+            _object({"ok": {"type": "boolean"}, "message": _NULLABLE_STR}),
+            body={"type": "object", "required": ["kind", "text"], "properties": {
+                "kind": {"type": "string", "enum": ["script", "condition"]},
+                "text": {"type": "string"}}}, errors=(400, 401))},
+        "/api/roles": {"get": _ws("Carriles, roles y cargos del procedimiento", {
+            "type": "array", "items": {"type": "object", "properties": {
+                "lane": {"type": "string"}, "role": {"type": "string"},
+                "role_name": {"type": "string"}, "process": {"type": "string"},
+                "positions": {"type": "array", "items": {"type": "string"}}}}},
+            parameters=[process_query], errors=(400, 401, 404))},
+        "/api/forms": {"get": _ws("Formularios del procedimiento, con su título", {
+            "type": "array", "items": {"type": "object", "properties": {
+                "file": {"type": "string"}, "form_id": {"type": "string"},
+                "title": {"type": "string"}}}},
+            parameters=[process_query], errors=(400, 401, 404))},
+        "/api/decisions": {"get": _ws("Tablas de decisión (DMN) del procedimiento", {
+            "type": "array", "items": {"type": "object"}},
+            parameters=[process_query], errors=(400, 401, 404))},
+        base + "/draft/trial": {"post": _ws(
+            "Probar el borrador como un caso desechable",
+            _object({"trial_id": {"type": "string"}, "state": _WS_TRIAL_STATE}),
+            status="201", parameters=[_WS_PROCESS], errors=(401, 403, 404, 422))},
+        "/api/trials/{trial_id}": {
+            "get": _ws("Estado de una prueba", _WS_TRIAL_STATE, parameters=[_WS_TRIAL]),
+            "delete": _ws("Descartar una prueba", _object({"deleted": {"type": "boolean"}}),
+                          parameters=[_WS_TRIAL])},
+        "/api/trials/{trial_id}/tasks/{task_id}/complete": {"post": _ws(
+            "Completar una tarea de la prueba (formulario validado como en la bandeja)",
+            _WS_TRIAL_STATE, parameters=[_WS_TRIAL, _TASK_ID],
+            body=_object({"data": {"type": "object"}}), errors=(400, 401, 403, 404, 422))},
+        "/api/trials/{trial_id}/timers/fire": {"post": _ws(
+            "Adelantar el reloj de la prueba hasta un temporizador (o el siguiente)",
+            _WS_TRIAL_STATE, parameters=[_WS_TRIAL],
+            body={"type": "object", "properties": {"id": {"type": "string"}}})},
+        base + "/migrations/dry-run": {"post": _ws(
+            "Simular la migración de casos entre versiones",
+            _object({"cases": {"type": "array", "items": _object({
+                "case_number": {"type": "string"}, "can_move": {"type": "boolean"},
+                "reason": _NULLABLE_STR,
+                "active": {"type": "array", "items": {"type": "string"}},
+                "actions": {"type": "array", "items": {"type": "string"}}})}}),
+            parameters=[_WS_PROCESS], body=_WS_SELECTION, errors=(400, 401, 403, 404))},
+        base + "/migrations": {"post": _ws(
+            "Migrar los casos que pueden moverse (trabajo en segundo plano)",
+            _object({"job_id": {"type": "string"}}), status="202",
+            parameters=[_WS_PROCESS], body=_WS_SELECTION, errors=(400, 401, 403, 404))},
+        "/api/migration-jobs/{job_id}": {"get": _ws(
+            "Avance de una migración", job,
+            parameters=[{"name": "job_id", "in": "path", "required": True,
+                         "schema": {"type": "string"}}],
+            errors=(401, 404))},
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 from flask import (
@@ -16,6 +17,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale
 
 from engine import CauceError, NotFound, PermissionDenied
 from engine.case_migration import Selection
@@ -23,6 +25,7 @@ from engine.procedures import ProcedureInfo
 
 from . import engine
 from .auth import person
+from .workshop_messages import all_in_language, in_language
 
 blueprint = Blueprint("procedures", __name__, url_prefix="/procesos")
 
@@ -136,6 +139,13 @@ def migration(process_id: str) -> Any:
             job = engine().migration_job(job_id, by=person())
         except (NotFound, PermissionDenied):
             job = None
+    language = str(get_locale())
+    if plans is not None:
+        plans = [replace(p, reason=in_language(p.reason, language),
+                         actions=tuple(all_in_language(p.actions, language))) for p in plans]
+    if job is not None:
+        job = replace(job, refusals=[{**r, "reason": in_language(r.get("reason"), language)}
+                                     for r in job.refusals])
     return render_template("procedures/migration.html", procedure=info, source=source,
                            target=target, which=which, state=state, plans=plans, job=job,
                            movable=sum(1 for p in plans or [] if p.can_move))

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import g, jsonify, redirect, request, url_for
+from flask_babel import get_locale
 from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
@@ -24,6 +25,7 @@ from engine.procedures import ChecksFailed, DraftConflict, ProcedureInfo, Versio
 from . import engine
 from .api import _bearer_person, blueprint, json_depth, plain, unstorable
 from .auth import current_person
+from .workshop_messages import all_in_language, in_language
 
 # A procedure's files (diagram, tables, forms) travel whole in one body: far below this.
 MAX_DRAFT_BYTES = 8 * 1024 * 1024
@@ -71,7 +73,7 @@ def workshop(view: Callable[..., Any]) -> Callable[..., Any]:
                         revision=conflict.revision)
         except ChecksFailed as failure:
             return fail("check_failed", failure.message,
-                        problems=[p.to_json() for p in failure.problems])
+                        problems=[_problem_json(p) for p in failure.problems])
         except FormInvalid as failure:
             return fail("invalid_form", failure.message, fields=failure.by_field())
         except CauceError as failure:
@@ -101,6 +103,18 @@ def _body(required: bool = True) -> dict[str, Any]:
     if unstorable(body):
         raise _Refused("bad_request", "Los datos contienen caracteres no permitidos")
     return body
+
+
+def _language() -> str:
+    """Return the language the app chose for this request (the header's switch)."""
+    return str(get_locale())
+
+
+def _problem_json(problem: Any) -> dict[str, Any]:
+    """Return a check problem as the API shows it, its message in the request's language."""
+    shown: dict[str, Any] = problem.to_json()
+    shown["message"] = in_language(shown["message"], _language())
+    return shown
 
 
 def _int(value: Any, name: str) -> int:
@@ -153,12 +167,14 @@ def procedure_detail(process_id: str) -> Any:
                         "schema": form["schema"], "ui": form["ui"]}})
 
 
-@blueprint.route("/processes/<process_id>/versions/<int:number>/files")
+@blueprint.route("/processes/<process_id>/versions/<number>/files")
 @workshop
-def version_files(process_id: str, number: int) -> Any:
+def version_files(process_id: str, number: str) -> Any:
     """Return a version's files: bpmn, dmn, forms, responsibility."""
     engine().procedure(process_id, by=_me())  # NotFound for an unknown procedure
-    return jsonify(engine().procedure_files(process_id, number))
+    if not number.isdigit():  # no such version, answered in the workshop's error format
+        raise _Refused("not_found", f"No existe la versión {number!r}")
+    return jsonify(engine().procedure_files(process_id, int(number)))
 
 
 # -- the draft --------------------------------------------------------------------------------
@@ -202,7 +218,7 @@ def draft_check(process_id: str) -> Any:
     body = _body(required=False)
     files = _files_body(body) if any(body.get(k) for k in ("bpmn", "dmn", "forms")) else None
     result = engine().check_procedure_draft(process_id, by=_me(), files=files)
-    return jsonify({"ok": result.ok, "problems": [p.to_json() for p in result.problems]})
+    return jsonify({"ok": result.ok, "problems": [_problem_json(p) for p in result.problems]})
 
 
 @blueprint.route("/processes/<process_id>/draft/publish", methods=["POST"])
@@ -360,7 +376,10 @@ def _selection(body: dict[str, Any]) -> Selection:
 def migration_dry_run(process_id: str) -> Any:
     """Tell, per case, whether it can move to the target version and what would happen."""
     plans = engine().migration_dry_run(process_id, by=_me(), selection=_selection(_body()))
-    return jsonify({"cases": [plain(p) for p in plans]})
+    language = _language()
+    return jsonify({"cases": [{**plain(p), "reason": in_language(p.reason, language),
+                               "actions": all_in_language(p.actions, language)}
+                              for p in plans]})
 
 
 @blueprint.route("/processes/<process_id>/migrations", methods=["POST"])
@@ -382,12 +401,11 @@ def migration_job(job_id: str) -> Any:
     view = engine().migration_job(job_id, by=_me())
     return jsonify({"done": view.done, "total": view.total, "moved": view.moved,
                     "refused": view.refused, "finished": view.finished,
-                    "refusals": view.refusals})
+                    "refusals": [{**r, "reason": in_language(r.get("reason"), _language())}
+                                 for r in view.refusals]})
 
 
 @blueprint.route("/openapi-workshop.json")
 def workshop_openapi() -> Any:
-    """Return the OpenAPI description of these endpoints."""
-    from .openapi import workshop_openapi_document
-
-    return jsonify(workshop_openapi_document())
+    """Send the old address of these endpoints' description to the one document that has them."""
+    return redirect(url_for("api.openapi"), code=301)

@@ -22,12 +22,14 @@ from fpdf.enums import XPos, YPos
 from werkzeug.wrappers import Response
 
 from engine import CauceError
-from engine.expediente import EXPEDIENTE_KIND, IndexEntry, Part, assemble, index
+from engine.expediente import EXPEDIENTE_KIND, IndexEntry, Part, assemble, index, page_count
 from engine.signing import Signable, SignatureSlot, TrustStore, subject_matches
 
 from . import engine
 from .auth import person
 from .cases import case_or_404
+from .charter_reports import SLA_PROCESSES
+from .charter_signing import charter_signables
 from .formats import fecha_hora
 from .pdf import PdfDocument
 from .social_report import SIGNATURE_LINES, social_report, social_report_document
@@ -37,6 +39,7 @@ blueprint = Blueprint("signatures", __name__)
 
 MAX_VERIFY_BYTES = 20 * 1024 * 1024
 REPORT_KIND = "informe_tecnico"
+REPORT_ACTIVITY = "emitir_diagnostico"
 
 
 def init_app(app: Flask) -> None:
@@ -132,19 +135,22 @@ def case_signables(view: Any, me: Any) -> list[Signable]:
     if view.process_id == "social_case":
         history = eng.history(view.id, by=me)
         report = social_report(view, history)
-        if report is not None and report.validated:
-            reviews = [e for e in history if e.activity_id == "validar_informe"
-                       and e.event_type == "task_completed"]
+        prepared = [e for e in history if e.activity_id == REPORT_ACTIVITY
+                    and e.event_type == "task_completed"]
+        if report is not None and prepared:
+            # One edition per completion of activity 5: the social worker signs it as she
+            # completes the step, the reviewer once he validates it (a returned report is
+            # prepared again, a new edition). Before validation nobody holds «revisado».
             names = {a: person_name(a) for a in (report.prepared_by, report.reviewed_by) if a}
             signers = {"elaborado": report.prepared_by, "revisado": report.reviewed_by}
 
             @cache
             def layout(report: Any = report, names: Any = names) -> Any:
-                pdf = social_report_document(report, names)
+                pdf = social_report_document(report, names, signable=True)
                 return pdf.render(), dict(pdf.signature_boxes)
 
             found.append(Signable(
-                kind=REPORT_KIND, revision=reviews[-1].seq,
+                kind=REPORT_KIND, revision=prepared[-1].seq,
                 filename=f"informe-tecnico-{view.number}.pdf",
                 title="Informe Técnico de Trabajo Social (F01-PRO-GTH-GTS-002)",
                 slots=tuple(SignatureSlot(field, label, signers[field])
@@ -153,6 +159,12 @@ def case_signables(view: Any, me: Any) -> list[Signable]:
         note = referral_signable(view, history)
         if note is not None:
             found.append(note)
+        expediente = expediente_signable(view, history)
+        if expediente is not None:
+            found.append(expediente)
+    elif view.process_id in SLA_PROCESSES:
+        found += charter_signables(view, eng.history(view.id, by=me),
+                                   eng.definition_by_hash(view.version_hash), person_name)
     return found
 
 
@@ -209,14 +221,14 @@ def _expediente_parts(view: Any, me: Any) -> list[Part]:
     """Return the case's documents (its signed editions kept apart) and its validated report."""
     eng = engine()
     full = eng.definition_by_hash(view.version_hash)
-    signed = {s.sha256 for s in eng.case_signatures(view.id, by=me)}
+    signed = {s.sha256 for s in eng.case_signatures(view.id, by=me) if s.kind == REPORT_KIND}
     parts = []
     latest_report = None
     for document in eng.case_documents(view.id, by=me):
         if document.sha256 in signed:
             latest_report = document  # the newest signed edition stands for the report
             continue
-        if document.filename.startswith(("expediente-", "nota-derivacion-")):
+        if document.filename.startswith(("expediente-", "nota-derivacion-", "informe-tecnico-")):
             continue  # an earlier expediente is not part of the next one
         _view, path = eng.document(document.sha256, by=me)
         activity = full.activities.get(document.activity_id) if document.activity_id else None
@@ -271,19 +283,72 @@ def make_expediente(number: str) -> Response:
         abort(404)
     parts = _expediente_parts(view, me)
     entries = index(parts)
+    signer = closing_signer(view)
+    closing, (page, *box) = _closing_page(view, entries, person_name(signer) if signer else "")
     data = assemble(_expediente_cover(view, entries, me), parts, entries,
-                    title=f"Expediente del caso {view.number}")
+                    title=f"Expediente del caso {view.number}", closing=closing)
+    # The closing line's box, on the expediente's last page(s): where its signature goes.
+    first_closing_page = (page_count(data) or 1) - (page_count(closing) or 1)
     try:
         eng.add_case_document(view.id, by=me, filename=f"expediente-{view.number}.pdf",
                               data=data, event_type="document_generated",
                               event_data={"kind": EXPEDIENTE_KIND,
-                                          "documents": [e.sha256 for e in entries]})
+                                          "documents": [e.sha256 for e in entries],
+                                          "closing_signer": signer,
+                                          "signature_box": [first_closing_page + page, *box]})
     except CauceError as refused:
         flash(_(refused.message), "error")
     else:
         flash(_("Expediente generado: %(count)s documento(s) con su índice y hashes.",
                 count=len(entries)), "success")
     return redirect(url_for("signatures.case_signatures", number=view.number))
+
+
+CLOSING_SLOT, CLOSING_LABEL = "cierre", "Expediente cerrado por"
+
+
+def closing_signer(view: Any) -> str:
+    """Return who closes the expediente: the case's social worker, i.e. the person the
+    responsibility table's «trabajador_social» lane assigned (its ``assignee_variable``),
+    never a name typed in a form."""
+    definition = engine().definition_by_hash(view.version_hash)
+    lane = definition.roles().get("trabajador_social")
+    variable = getattr(lane, "assignee_variable", None) or "social_worker"
+    value = view.data.get(variable)
+    return value if isinstance(value, str) else ""
+
+
+def _closing_page(view: Any, entries: list[IndexEntry], name: str) -> tuple[bytes, Any]:
+    pdf = PdfDocument("Cierre del expediente", subtitle="Coordinación General de Talento "
+                      "Humano — PRO-GTH-GTS-002",
+                      footer=f"Caso {view.number} — Confidencial (regla 6.3 d)")
+    pdf.paragraph(f"El expediente del caso {view.number} reúne {len(entries)} documento(s), "
+                  "listados en el índice con su SHA-256. Se cierra con la firma de quien "
+                  "atendió el caso.")
+    pdf.signature_blocks([(CLOSING_SLOT, CLOSING_LABEL, name)])
+    return pdf.render(), pdf.signature_boxes[CLOSING_SLOT]
+
+
+def expediente_signable(view: Any, history: list[Any]) -> Signable | None:
+    """Return the newest expediente with its closing signature line (once generated)."""
+    made = [e for e in history if e.event_type == "document_generated"
+            and (e.data or {}).get("kind") == EXPEDIENTE_KIND
+            and (e.data or {}).get("signature_box")]
+    if not made:
+        return None
+    event = made[-1]
+    sha256, box = event.data["sha256"], tuple(event.data["signature_box"])
+
+    def layout() -> Any:
+        _view, path = engine().document(sha256, by=person())
+        return path.read_bytes(), {CLOSING_SLOT: box}
+
+    return Signable(kind=EXPEDIENTE_KIND, revision=event.seq,
+                    filename=f"expediente-{view.number}.pdf",
+                    title=f"Expediente del caso {view.number}",
+                    slots=(SignatureSlot(CLOSING_SLOT, CLOSING_LABEL,
+                                         str(event.data.get("closing_signer") or "")),),
+                    layout=layout)
 
 
 def referral_signable(view: Any, history: list[Any]) -> Signable | None:

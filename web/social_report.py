@@ -94,14 +94,21 @@ def social_report_pdf(report: SocialReport, names: dict[str, str]) -> bytes:
     return social_report_document(report, names).render()
 
 
-def social_report_document(report: SocialReport, names: dict[str, str]) -> PdfDocument:
-    """Lay the report out, its cuadro de firmas included (boxes in ``signature_boxes``)."""
+def social_report_document(report: SocialReport, names: dict[str, str], *,
+                           signable: bool = False) -> PdfDocument:
+    """Lay the report out, its cuadro de firmas included (boxes in ``signature_boxes``).
+
+    ``signable``: the edition its responsible people sign, as the social worker completes it:
+    no state line and no review date (the reviewer's signature is the validation).
+    """
     pdf = PdfDocument(
         "Informe Técnico de Trabajo Social",
         subtitle=f"Coordinación General de Talento Humano — {FORMAT_CODE}",
         footer=f"Caso {report.case_number} — Confidencial (PRO-GTH-GTS-002, regla 6.3 d)")
-    pdf.title_block([f"Caso: {report.case_number}", f"Fecha del informe: {report.report_date}",
-                     "Estado: " + ("Validado" if report.validated else "Sin validar")])
+    heading = [f"Caso: {report.case_number}", f"Fecha del informe: {report.report_date}"]
+    if not signable:
+        heading.append("Estado: " + ("Validado" if report.validated else "Sin validar"))
+    pdf.title_block(heading)
     pdf.section("1. Datos generales")
     pdf.fields([
         ("Servidor/a atendido/a", report.beneficiary),
@@ -128,7 +135,7 @@ def social_report_document(report: SocialReport, names: dict[str, str]) -> PdfDo
     pdf.fields([
         ("Elaborado por", names.get(report.prepared_by, report.prepared_by)),
         ("Revisado y validado por", names.get(report.reviewed_by, report.reviewed_by)
-         + (f" ({report.review_date})" if report.review_date else "")),
+         + (f" ({report.review_date})" if report.review_date and not signable else "")),
     ])
     signers = {"elaborado": report.prepared_by, "revisado": report.reviewed_by}
     pdf.signature_blocks([(field, label, names.get(signers[field], signers[field]))

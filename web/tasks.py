@@ -18,10 +18,12 @@ from engine import (
     review_loop,
 )
 from engine import catalogue as catalogue_data
+from engine.clock import local_date
 from engine.documents import DocumentRefused
 from engine.task_fate import CLAIMED, COMPLETED, TaskFate
 
 from . import engine
+from . import sign_on_completion as completion_signing
 from .auth import current_person, person
 from .casedata import describe
 from .catalogue import charter_states
@@ -139,7 +141,7 @@ def render_form_page(template: str, *, schema: dict[str, Any], ui: dict[str, Any
     labels = FormLabels(schema, ui, language)
     names = context.pop("document_names", {})
     fields = build_fields(schema, labels, data, errors, people_picker, names,
-                          catalogue or catalogue_picker())
+                          catalogue or catalogue_picker(), today=local_date(engine().clock()))
     return render_template(template, fields=fields, labels=labels, errors=errors,
                            form_errors=errors.get("", []), **context), status
 
@@ -194,6 +196,8 @@ def task(task_id: str) -> Any:
                     documents=eng.case_documents(case.id, by=me),
                     assignee_name=person_name(detail.task.assignee) if detail.task.assignee
                     else None, catalogue=choices,
+                    **completion_signing.page_context(case.process_id,
+                                                      detail.task.activity_id, me),
                     **review_context(full, case, history, detail.task.activity_id,
                                      detail.form_ui))
 
@@ -225,6 +229,13 @@ def task(task_id: str) -> Any:
     if errors:
         return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
                                 document_names=names, status=400, **page_context())
+    wanted = completion_signing.requested(case.process_id, detail.task.activity_id)
+    if wanted is not None and completion_signing.applies(wanted, data):
+        refused = completion_signing.refusal(wanted, me)
+        if refused:
+            return render_form_page("task.html", schema=schema, ui=ui, data=data,
+                                    errors={"": [refused]}, document_names=names, status=400,
+                                    **page_context())
     try:
         done = eng.complete_task(task_id, by=me, form_data=data)
     except FormInvalid as error:
@@ -238,6 +249,9 @@ def task(task_id: str) -> Any:
         return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
                                 document_names=names, status=409, **page_context())
     flash(_("Tarea «%(activity)s» completada.", activity=detail.task.activity_name), "success")
+    if wanted is not None and completion_signing.applies(wanted, data):
+        # After the step's commit: PAdES holds no lock on the case (web/sign_on_completion.py).
+        completion_signing.sign_completed(wanted, case.number, me)
     still_mine = [t for t in done.open_tasks if t.assignee == me.username]
     if still_mine:
         return redirect(url_for("tasks.task", task_id=still_mine[0].task_id))

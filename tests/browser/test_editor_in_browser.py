@@ -13,41 +13,21 @@ import pytest
 from lxml import etree
 
 from tests.browser.conftest import COORDINATOR, LEADER, LiveServer, screenshot, sign_in
+from tests.browser.workshop_steps import EDITOR, NEW_TASK, give_new_form
+from tests.browser.workshop_steps import draft_api as _draft_api
+from tests.browser.workshop_steps import name_field as _name_field
+from tests.browser.workshop_steps import open_editor as _open_editor
+from tests.browser.workshop_steps import select as _select
+from tests.browser.workshop_steps import wait_ready as _wait_ready
+from tests.browser.workshop_steps import watch_console as _watch_console
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
 
 OWNER = COORDINATOR  # the Coordinador/a General de Talento Humano owns the social case
-EDITOR = "/procesos/social_case/editar"
 CORPUS = ROOT.parent / "shared" / "corpus" / "miwg"
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 BPMNDI = "http://www.omg.org/spec/BPMN/20100524/DI"
-
-
-def _watch_console(page: Any) -> list[str]:
-    """Collect what the console says about refused content (CSP) and script errors."""
-    said: list[str] = []
-    page.on("console",
-            lambda message: said.append(message.text) if message.type == "error" else None)
-    return said
-
-
-def _open_editor(page: Any) -> None:
-    from playwright.sync_api import expect
-
-    page.goto(EDITOR)
-    expect(page.locator(".djs-palette")).to_be_visible()
-
-
-def _draft_api(page: Any) -> bool:
-    """Tell whether the server side of the workshop (the draft API) is there."""
-    return page.request.get("/api/processes/social_case/draft").status != 404
-
-
-def _wait_ready(page: Any) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.locator("#editor")).to_have_attribute("data-ready", "true")
 
 
 def test_the_owner_gets_the_modeler_in_spanish_with_no_csp_violation(
@@ -67,6 +47,10 @@ def test_the_owner_gets_the_modeler_in_spanish_with_no_csp_violation(
     if _draft_api(page):
         _wait_ready(page)
         expect(page.locator('.djs-element[data-element-id="analizar_solicitud"]')).to_be_visible()
+        # The linter has run once the summary speaks; the published procedure must pass it.
+        expect(page.locator("#problems-summary")).not_to_have_text("")
+        errors = page.locator("#problems-list .problem-error")
+        assert errors.count() == 0, errors.all_inner_texts()
     screenshot(page, "editor-1280", tmp_path)
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "editor-390", tmp_path)
@@ -143,35 +127,6 @@ def test_every_corpus_file_opens_and_exports_with_every_element_and_shape(
 
 # -- the owner's workflow: edit, check, fix, publish; conflicts -------------------------------
 
-NEW_TASK = """() => {
-  const m = window.cauceEditor.modeler;
-  const registry = m.get('elementRegistry'), modeling = m.get('modeling');
-  const before = registry.get('generar_respuesta'), after = registry.get('generar_expediente');
-  const flow = registry.get('f_respuesta_expediente');
-  // Where a palette drop would put it: in the coordinator's lane, right of its task.
-  const task = modeling.createShape({ type: 'bpmn:UserTask' },
-    { x: before.x + before.width / 2, y: before.y - 110 }, before.parent);
-  modeling.updateLabel(task, 'Revisar la respuesta');
-  modeling.reconnectEnd(flow, task, { x: task.x, y: task.y + task.height / 2 });
-  modeling.connect(task, after, { type: 'bpmn:SequenceFlow' });
-  m.get('selection').select(task);
-  return task.id;
-}"""
-
-
-def _name_field(page: Any) -> Any:
-    """Return the properties panel's name field, opening its «General» group if closed."""
-    field = page.locator("#bio-properties-panel-name")
-    if not field.is_visible():
-        page.locator(".bio-properties-panel-group-header", has_text="General").click()
-    return field
-
-
-def _select(page: Any, element_id: str) -> None:
-    page.evaluate("(id) => { const m = window.cauceEditor.modeler;"
-                  " m.get('selection').select(m.get('elementRegistry').get(id)); }", element_id)
-
-
 def test_an_owner_renames_adds_a_task_with_a_new_form_fixes_a_problem_and_publishes(
         new_page: Callable[[], Any], tmp_path: Path) -> None:
     from playwright.sync_api import expect
@@ -194,23 +149,9 @@ def test_an_owner_renames_adds_a_task_with_a_new_form_fixes_a_problem_and_publis
 
     # Add a user task in the coordinator's lane and give it a new form.
     task_id = page.evaluate(NEW_TASK)
-    form_select = page.locator("#bio-properties-panel-cauce-form")
-    expect(form_select).to_be_visible()
-    form_select.select_option("__new__")
-    dialog = page.locator("#new-form-dialog")
-    expect(dialog).to_be_visible()
-    dialog.get_by_label("Nombre del archivo (sin .json)").fill("revisar_respuesta")
-    dialog.get_by_label("Título").fill("Revisar la respuesta")
-    dialog.get_by_role("button", name="Crear").click()
-    expect(page.locator("#editor-message")).to_contain_text("revisar_respuesta.json")
-    # The form designer: one required field, previewed as it will be filled in.
-    page.locator("#editor-file").select_option("forms:revisar_respuesta.json")
-    designer = page.locator("#form-designer")
-    designer.locator("#new-field-key").fill("respuesta_adecuada")
-    designer.locator("#new-field-label").fill("¿La respuesta es adecuada?")
-    designer.get_by_role("button", name="Añadir campo").click()
-    designer.get_by_label("Tipo de respuesta_adecuada").select_option("boolean")
-    expect(designer.locator(".cauce-preview")).to_contain_text("¿La respuesta es adecuada?")
+    expect(page.locator("#bio-properties-panel-cauce-form")).to_be_visible()
+    give_new_form(page, "revisar_respuesta", "Revisar la respuesta", "respuesta_adecuada",
+                  "¿La respuesta es adecuada?")
     screenshot(page, "editor-form-designer", tmp_path)
     page.locator("#editor-file").select_option("bpmn:social_case.bpmn")
     expect(page.locator(f'.djs-element[data-element-id="{task_id}"]')).to_be_visible()

@@ -11,13 +11,15 @@ from engine.signing import TrustStore, seed_demo_certificates
 from tests.browser.conftest import (
     COORDINATOR,
     LEADER,
+    SOCIAL_PEOPLE,
     SOCIAL_WORKER,
     diagnosed_case,
     recent_day,
     screenshot,
     sign_in,
+    typed_date,
 )
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, CaseWalker
 
 pytestmark = pytest.mark.browser
 
@@ -91,3 +93,44 @@ def test_the_certificate_page_shows_my_certificate(live_server, validated, new_p
     screenshot(page, "firma-certificado", tmp_path)
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "firma-certificado-390", tmp_path)
+
+
+def test_the_social_worker_signs_the_report_as_she_completes_it(live_server, validated,
+                                                                 new_page, tmp_path):
+    walker = CaseWalker(live_server.engine, SOCIAL_PEOPLE)
+    walker.start(requester_name="Rosa Chicaiza", request_date=recent_day().isoformat())
+    for activity in ("reasignar_solicitud", "analizar_solicitud", "realizar_entrevista"):
+        walker.do(activity)
+    task = walker.task("emitir_diagnostico")
+    page = new_page()
+    sign_in(page, SOCIAL_WORKER)
+    page.goto(f"/tareas/{task.task_id}")
+    page.get_by_label("Fecha del informe").fill(typed_date(recent_day()))
+    page.get_by_label("Antecedentes").fill("Solicitud verbal de la madre del servidor.")
+    page.get_by_label("Diagnóstico social").fill("Vulnerabilidad económica.")
+    page.get_by_label("Estrategias de intervención").fill("Acompañamiento familiar")
+    page.get_by_label("Conclusiones").fill("Conclusión que no debe perderse.")
+    page.get_by_label("Recomendaciones").fill("Seguimiento mensual.")
+    block = page.locator("#sign-on-complete")
+    expect(block).to_contain_text("«Elaborado por»")
+    block.get_by_label("Frase de paso de su certificado").fill("una frase equivocada")
+    block.get_by_role("button", name="Firmar al completar").click(timeout=SIGNING_MS)
+    expect(page.get_by_role("alert")).to_contain_text(
+        "La frase de paso no abre su certificado: la tarea no se completó")
+    expect(page.get_by_label("Conclusiones")).to_have_value("Conclusión que no debe perderse.")
+    expect(page.get_by_label("Frase de paso de su certificado")).to_have_value("")
+    screenshot(page, "firmar-al-completar-error", tmp_path)
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "firmar-al-completar-error-390", tmp_path)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    page.get_by_label("Frase de paso de su certificado").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Firmar al completar").click(timeout=SIGNING_MS)
+    expect(page.get_by_role("status").filter(has_text="firmado electrónicamente")).to_contain_text(
+        "(Elaborado por)", timeout=SIGNING_MS)
+    [signature] = [s for s in live_server.engine.case_signatures(walker.case.number,
+                                                                  by=SOCIAL_WORKER)]
+    assert signature.slot == "elaborado"
+    page.goto(f"/casos/{walker.case.number}/firmas")
+    expect(page.locator('tr[data-slot="elaborado"]')).to_contain_text("Firmado el")
+    expect(page.locator('tr[data-slot="revisado"]')).to_contain_text("Pendiente")

@@ -406,7 +406,7 @@ def analyse_period(page: Page, number: str, period_end: date) -> None:
     report = "Elaboración del Informe Técnico de Seguimiento"
     open_task(page, number, report)
     fill(page, {"Número del informe": "IESS-DNP-2026-0200-I",
-                "Fecha del informe": typed_date(period_end),
+                "Fecha del informe": today(),  # done: not after today
                 "Hallazgos clave": "C1 no cumple.", "Análisis de causas": "Personal insuficiente.",
                 "Verificación de las medidas de subsanación": "Aplicadas.",
                 "Conclusiones técnicas": "Compromiso en incumplimiento."})
@@ -432,14 +432,14 @@ def approve_and_remit_plan(planning: Page, authority: Page, number: str,
     open_task(planning, number, approve)
     choose(planning, "¿Se aprueba el plan de acciones?", "Sí, aprobar")
     fill(planning, {"Documento de aprobación": "IESS-DNPL-2026-0300",
-                    "Fecha de aprobación": typed_date(period_end)})
+                    "Fecha de aprobación": today()})
     complete(planning, approve)
 
     remit = "Remisión del plan de acciones al Ministerio del Trabajo"
     authority.goto("/bandeja")
     open_task(authority, number, remit)
     fill(authority, {"Oficio de remisión (número)": "IESS-DG-2026-0310-O",
-                     "Fecha de remisión": typed_date(period_end)})
+                     "Fecha de remisión": today()})
     complete(authority, remit)
 
 

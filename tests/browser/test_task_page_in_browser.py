@@ -104,3 +104,99 @@ def test_someone_else_claiming_the_task_keeps_what_i_typed_and_says_who(
     expect(page.get_by_role("button", name="Guardar como borrador")).to_be_visible()
     expect(page.get_by_role("link", name="Volver a la bandeja")).to_be_visible()
     screenshot(page, "task-claimed-meanwhile-390", tmp_path)
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def diagnosis(live_server):
+    """A social case at the diagnosis: the side column holds the request and the interviews."""
+    walker = CaseWalker(live_server.engine, PEOPLE)
+    walker.start(requester_name="Carmen Toaquiza")
+    for activity in ("reasignar_solicitud", "analizar_solicitud", "realizar_entrevista"):
+        walker.do(activity)
+    return walker
+
+
+def test_on_a_phone_the_form_comes_first_and_the_case_folds_below_it(new_page, diagnosis,
+                                                                     tmp_path):
+    from tests.browser.test_case_list_in_browser import no_sideways_scroll
+
+    page = new_page()
+    page.set_viewport_size(PHONE)
+    sign_in(page, SOCIAL_WORKER)
+    page.goto(f"/tareas/{diagnosis.task('emitir_diagnostico').task_id}")
+    first = page.locator("form.task-form [data-field] :is(input, textarea, select)").first
+    expect(first).to_be_visible()
+    box = first.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= PHONE["height"], box
+    side = page.get_by_role("complementary", name="El caso hasta ahora")
+    request_data = side.get_by_text("Rosa Chicaiza").first
+    expect(request_data).to_be_hidden()  # folded
+    form_box, side_box = page.locator("form.task-form").bounding_box(), side.bounding_box()
+    assert form_box is not None and side_box is not None
+    assert side_box["y"] >= form_box["y"] + form_box["height"]  # below the form
+    # The page ends soon after the form: the folded side is one line (3,605 px unfolded).
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height <= form_box["y"] + form_box["height"] + 300, height
+    no_sideways_scroll(page)
+    screenshot(page, "task-390-folded", tmp_path)
+
+    side.locator("summary").first.click()
+    expect(request_data).to_be_visible()
+    no_sideways_scroll(page)
+    screenshot(page, "task-390-unfolded", tmp_path)
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.reload()
+    expect(side.get_by_text("Rosa Chicaiza").first).to_be_visible()  # open beside the form
+    screenshot(page, "task-1280-side", tmp_path)
+
+
+def test_on_a_phone_the_reviewer_finds_the_decision_first_and_the_report_folded(
+        new_page, diagnosis, tmp_path):
+    from tests.browser.test_case_list_in_browser import no_sideways_scroll
+
+    diagnosis.do("emitir_diagnostico")
+    page = new_page()
+    page.set_viewport_size(PHONE)
+    sign_in(page, LEADER)
+    page.goto(f"/tareas/{diagnosis.task('validar_informe').task_id}")
+    decision = page.locator("form.task-form [data-field] input").first
+    box = decision.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= PHONE["height"], box
+    document = page.get_by_role("region", name="Documento en revisión")
+    report_text = document.get_by_text("Vulnerabilidad económica y sobrecarga de cuidado.")
+    expect(report_text).to_be_hidden()
+    no_sideways_scroll(page)
+    screenshot(page, "review-task-390-folded", tmp_path)
+    document.locator("summary").click()
+    expect(report_text).to_be_visible()
+    expect(document.get_by_role("link", name="Abrir el Informe Técnico en otra pestaña"))\
+        .to_be_visible()
+    no_sideways_scroll(page)
+    screenshot(page, "review-task-390-open", tmp_path)
+
+
+def test_a_date_of_something_done_shows_its_limit_and_a_future_one_is_refused(new_page,
+                                                                              tmp_path):
+    from datetime import timedelta
+
+    from tests.browser.conftest import recent_day, typed_date
+
+    page = new_page()
+    sign_in(page, COORDINATOR)
+    page.goto("/casos/nuevo/social_case")
+    received = page.locator("#f-request_date")
+    expect(received).to_have_attribute("max", recent_day().isoformat())
+    hint = page.locator('[data-field="request_date"] .date-limit')
+    expect(hint).to_have_text(f"Hasta hoy, {typed_date(recent_day())}: no puede ser una fecha "
+                              "futura.")
+    received.fill(typed_date(recent_day() + timedelta(days=1)))
+    page.get_by_role("button", name=re.compile("Registrar|Iniciar|Enviar|Crear")).last.click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(summary.locator("li").filter(has_text="Fecha de recepción de la solicitud"))\
+        .to_contain_text("No puede ser una fecha futura")
+    screenshot(page, "future-reception-date-refused", tmp_path)

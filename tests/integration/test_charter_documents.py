@@ -110,7 +110,7 @@ def test_the_publication_plan_is_a_page_and_a_pdf_from_the_planning(sla, web):
     page = client.get(f"/casos/{number}/plan-de-publicacion").get_data(as_text=True)
     assert SCRIPT not in page and f"Atención oportuna {ESCAPED} ñandú" in page
     for expected in ("Plan de Publicación de los Acuerdos de Nivel de Servicio",
-                     "IESS-DNP-2026-0012-PLAN", "06/03/2026",  # document, internal approval
+                     "IESS-DNP-2026-0012-PLAN", "06/02/2026",  # document, internal approval
                      "F1 · Oportunidad de la atención", "NC-DNSAC-DP-3", "0,96", "(mínimo)",
                      "15", "(máximo)", "Nacional, Provincial",  # traceability, scope labels
                      "Priorización del trámite y notificación del nuevo plazo.",
@@ -160,7 +160,7 @@ def test_the_application_report_has_sections_i_to_x_signed_by_whom_the_log_names
     for expected in ("Informe de postulación para la publicación de los Acuerdos de Nivel de "
                      "Servicio en la Carta Institucional de Servicios",
                      "Instituto Ecuatoriano de Seguridad Social",
-                     "IESS-DNP-2026-0034-I", "16/03/2026",
+                     "IESS-DNP-2026-0034-I", "16/02/2026",
                      "Jubilación por vejez; proceso de concesión de pensiones.",
                      "Plan de Publicación aprobado.", "Zonas 1 a 9.", "Nacional",
                      "OLA1 entre centros de atención y Pensiones.", "Derivación en 1 día",

@@ -49,7 +49,7 @@ def test_nested_group_errors_point_at_the_row_and_field(walker):
         walker.do("realizar_entrevista", interviews=[
             {"interviewee_type": "requirente", "interviewee_name": "Rosa",
              "interview_date": "2026-02-31", "summary": "x"},
-            {"interviewee_type": "familiar", "interview_date": "2026-03-05", "summary": "y"}])
+            {"interviewee_type": "familiar", "interview_date": "2026-03-02", "summary": "y"}])
     assert raised.value.by_field() == {
         "interviews/0/interview_date": ["Fecha no válida (use dd/mm/aaaa)"],
         "interviews/1/interviewee_name": ["Este campo es obligatorio"],

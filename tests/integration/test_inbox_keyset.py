@@ -159,8 +159,9 @@ def test_every_offered_sort_of_the_available_list_reads_its_own_index(engine, le
             connection.exec_driver_sql("SET enable_seqscan = off")  # tiny table: force plans
             plan = "\n".join(row[0] for row in connection.exec_driver_sql(
                 f"EXPLAIN {compiled}"))
-            # Read in index order (not a bitmap scan of every row, then a sort).
-            assert f"Index Scan using ix_open_task_available{suffix} " in plan
+            # Read in index order (not a bitmap scan of every row, then a sort); an index-only
+            # scan when the page is picked on (sort value, task id) before its rows are read.
+            assert re.search(rf"Index (Only )?Scan using ix_open_task_available{suffix} ", plan)
             assert "Seq Scan on open_task" not in plan
 
 

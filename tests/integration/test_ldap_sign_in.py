@@ -147,3 +147,41 @@ def test_a_certificate_from_an_unknown_authority_is_refused(engine, ldap, tmp_pa
                                       client="10.0.0.3")
 
 
+
+
+# -- /api/login follows the same rule as the HTML form ------------------------------------------
+
+
+def api_login(app, username: str, password: str):
+    return app.test_client().post("/api/login", json={"username": username,
+                                                      "password": password})
+
+
+def test_api_login_signs_in_through_the_directory_with_the_roles_its_groups_give(ldap_app,
+                                                                                 engine):
+    response = api_login(ldap_app, "mcarrion", PASSWORDS["mcarrion"])
+    assert response.status_code == 200, response.get_data(as_text=True)
+    token = response.get_json()["token"]
+    me = ldap_app.test_client().get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.get_json()["username"] == "mcarrion"
+    assert engine.person("mcarrion").roles == {"trabajador_social"}
+
+
+def test_api_login_refuses_a_wrong_password_and_a_disabled_directory_account(ldap_app):
+    wrong = api_login(ldap_app, "mcarrion", "no-es-la-clave")
+    assert wrong.status_code == 401
+    assert wrong.get_json()["error"]["message"] == "Usuario o contraseña incorrectos"
+    disabled = api_login(ldap_app, "inhabilitada", PASSWORDS["inhabilitada"])
+    assert disabled.status_code == 401
+    assert "deshabilitada en el directorio" in disabled.get_json()["error"]["message"]
+
+
+def test_api_login_with_the_directory_down_says_so_and_local_accounts_still_work(
+        ldap_app, ldap, people):
+    ldap.stop()
+    down = api_login(ldap_app, "mcarrion", PASSWORDS["mcarrion"])
+    assert down.status_code == 503
+    assert down.get_json()["error"]["code"] == "directory_unavailable"
+    assert "No se pudo contactar el directorio institucional" in \
+        down.get_json()["error"]["message"]
+    assert api_login(ldap_app, people["coordinador_th"][0], DEMO_PASSWORD).status_code == 200

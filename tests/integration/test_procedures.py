@@ -246,6 +246,9 @@ def test_a_migrated_case_finishes_on_the_new_version_and_is_still_proven(engine,
     _publish(engine, owner, lambda f: rename(f, "reasignar_solicitud",
                                              "Recibir y reasignar la solicitud de intervención",
                                              "Reasignar la solicitud"))
+    (plan,) = engine.migration_dry_run(PROCESS, by=owner, selection=Selection(1, 2, (number,)))
+    assert ("«Recibir y reasignar la solicitud de intervención (reasignar_solicitud)» sigue "
+            "activa y pasa a llamarse «Reasignar la solicitud»") in plan.actions, plan.actions
     job_id = engine.migrate_cases(PROCESS, by=owner, selection=Selection(1, 2, (number,)))
     job = engine.migration_job(job_id, by=owner)
     assert (job.total, job.moved, job.refused, job.finished) == (1, 1, 0, True)

@@ -224,7 +224,7 @@ def test_the_migration_page_dry_runs_and_migrates_with_progress(api_app, people,
     owner = _web(api_app, owner_name)
     plan = owner.get(f"/procesos/{PROCESS}/migracion?desde=1&hasta=2&estado=open")
     page = plan.get_data(as_text=True)
-    assert walker.case.number in page and "Migrar 1 casos" in page
+    assert walker.case.number in page and "Migrar 1 caso</button>" in page
     moved = owner.post(f"/procesos/{PROCESS}/migracion", data={"desde": "1", "hasta": "2",
                                                                 "casos": "", "estado": "open"})
     assert moved.status_code == 302
@@ -255,8 +255,11 @@ def test_play_mode_over_the_api(api, owner, people):
     assert api.call("GET", f"/api/trials/{trial_id}", owner).status_code == 404
 
 
-def test_every_workshop_route_is_in_its_openapi_document(api_app, api, owner):
-    document = api_app.test_client().get("/api/openapi-workshop.json").get_json()
+def test_every_workshop_route_is_in_the_openapi_document(api_app, api, owner):
+    client = api_app.test_client()
+    moved = client.get("/api/openapi-workshop.json")
+    assert moved.status_code == 301 and moved.location.endswith("/api/openapi.json")
+    document = client.get("/api/openapi.json").get_json()
     documented = {(path, method.upper()) for path, item in document["paths"].items()
                   for method in item}
     routes = {(rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}"), method)
@@ -266,3 +269,32 @@ def test_every_workshop_route_is_in_its_openapi_document(api_app, api, owner):
               for method in rule.methods - {"HEAD", "OPTIONS"}}
     routes.discard(("/api/openapi-workshop.json", "GET"))
     assert routes and routes <= documented, routes - documented
+
+
+def test_an_owner_reading_english_gets_problems_and_migration_plans_in_english(
+        api_app, api, people, walker, engine):
+    owner_name = people["propietario_cs"][0]
+    walker.start()  # waits at «Recibir y reasignar», which version 2 leaves alone
+    draft = engine.procedure_draft(PROCESS, by=owner_name)
+    engine.save_procedure_draft(PROCESS, by=owner_name, revision=draft.revision,
+                                files=rename(draft.files, "recibir_solicitud", RECIBIR, "Otra"))
+    engine.publish_procedure_draft(PROCESS, by=owner_name, revision=draft.revision + 1,
+                                   comment="x")
+    owner = _web(api_app, owner_name)
+    plan = f"/procesos/{PROCESS}/migracion?desde=1&hasta=2&estado=open"
+    assert "sigue activa, sin cambios" in owner.get(plan).get_data(as_text=True)
+    owner.get("/idioma/en")
+    page = owner.get(plan).get_data(as_text=True)
+    assert "stays active, unchanged" in page and "sigue activa" not in page
+
+    broken = add_review_task(engine.procedure_draft(PROCESS, by=owner_name).files,
+                             add_form=False)
+    checked = owner.http.post(f"/api/processes/{PROCESS}/draft/check", json=broken,
+                              headers={"X-CSRFToken": owner.token})
+    assert checked.status_code == 200, checked.get_data(as_text=True)
+    messages = [p["message"] for p in checked.get_json()["problems"]]
+    assert "The form forms/revisar_registro.json does not exist" in messages, messages
+    # A client that did not ask for English reads the engine's Spanish.
+    spanish = api.ok("POST", f"/api/processes/{PROCESS}/draft/check", owner_name, json=broken)
+    assert "No existe el formulario forms/revisar_registro.json" in [
+        p["message"] for p in spanish["problems"]]

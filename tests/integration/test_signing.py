@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -14,13 +13,12 @@ from pyhanko_certvalidator import ValidationContext
 
 from engine.demo import seed_demo_people
 from engine.signing import (
-    DocumentSignatureRow,
     TrustStore,
     ensure_demo_ca,
     make_person_p12,
-    seed_demo_certificates,
 )
 from tests.conftest import DEMO_PASSWORD, WebClient
+from tests.support.signing import app_with_certificates, client, signatures
 
 pytestmark = pytest.mark.integration
 
@@ -31,25 +29,14 @@ DIAGNOSIS = ["reasignar_solicitud", "analizar_solicitud", "realizar_entrevista",
 @pytest.fixture
 def signing_app(engine, people, tmp_path):
     """The app with a demo CA, and demo certificates for the three people of a social case."""
-    from app import create_app
-
-    folder = tmp_path / "firma-demo"
-    app = create_app({"DATABASE_URL": str(engine.sql.url), "ENGINE": engine, "TESTING": True,
-                      "SECRET_KEY": "test-secret", "DOCUMENTS_DIR": str(tmp_path / "documents"),
-                      "SIGNING_DEMO_DIR": str(folder)})
-    wanted = {people[role][0] for role in ("coordinador_th", "lider_seguridad",
-                                            "trabajador_social")}
-    accounts = [SimpleNamespace(username=u, full_name=engine.person(u).full_name,
-                                password=DEMO_PASSWORD) for u in sorted(wanted)]
-    with engine._writer.begin() as session:
-        seed_demo_certificates(session, folder, accounts, now=engine.clock())
-    return app
+    return make_signing_app(engine, people, tmp_path)
 
 
-def client(app, username: str) -> WebClient:
-    web = WebClient(app.test_client())
-    assert web.login(username).status_code == 302
-    return web
+def make_signing_app(engine, people, tmp_path):
+    """Return the app with a demo CA in ``tmp_path`` and certificates for a social case's people."""
+    return app_with_certificates(
+        engine, (people[role][0] for role in ("coordinador_th", "lider_seguridad",
+                                              "trabajador_social")), tmp_path)
 
 
 def validated_case(walker):
@@ -72,11 +59,6 @@ def sign(web: WebClient, number: str, slot: str, passphrase: str) -> str:
                         data={"passphrase": passphrase}, follow_redirects=True)
     assert response.status_code == 200
     return response.get_data(as_text=True)
-
-
-def signatures(engine) -> list[DocumentSignatureRow]:
-    with engine._reader() as session:
-        return list(session.query(DocumentSignatureRow).all())
 
 
 def test_the_author_signs_the_validated_report_and_pyhanko_trusts_it_until_a_byte_changes(
@@ -180,16 +162,23 @@ def test_a_person_outside_the_signature_block_cannot_sign_it(signing_app, engine
     assert signatures(engine) == []
 
 
-def test_the_report_cannot_be_signed_before_it_is_validated(signing_app, engine, walker):
+def test_before_validation_only_the_authors_line_can_be_signed(signing_app, engine, walker):
     walker.start()
-    for activity in DIAGNOSIS:
-        walker.do(activity)
+    walker.do("reasignar_solicitud")
     web = client(signing_app, walker.social_worker)
+    before = web.post(f"/casos/{walker.case.number}/firmas/informe_tecnico/elaborado",
+                      data={"passphrase": DEMO_PASSWORD})
+    assert before.status_code == 404  # no report yet: nothing to sign
+    for activity in DIAGNOSIS[1:]:
+        walker.do(activity)
     page = web.get(f"/casos/{walker.case.number}/firmas").get_data(as_text=True)
-    assert 'name="passphrase"' not in page
-    response = web.post(f"/casos/{walker.case.number}/firmas/informe_tecnico/elaborado",
-                        data={"passphrase": DEMO_PASSWORD})
-    assert response.status_code == 404
+    assert 'id="passphrase-informe_tecnico-elaborado"' in page  # prepared: its author signs it
+    reviewer = client(signing_app, walker.leader)
+    page = reviewer.get(f"/casos/{walker.case.number}/firmas").get_data(as_text=True)
+    assert 'name="passphrase"' not in page  # not validated: «revisado» is nobody's yet
+    html = sign(reviewer, walker.case.number, "revisado", DEMO_PASSWORD)
+    assert "no está en el cuadro de firmas" in html
+    assert signatures(engine) == []
 
 
 def test_a_certificate_is_kept_only_when_its_passphrase_opens_it(signing_app, engine, people,

@@ -42,6 +42,8 @@ SERVICE_DATA = {
     "unit_name": "Dirección del Sistema de Pensiones", "unit_position": UNIT_POSITION,
 }
 
+# Dates of things already done lie on or before the clock's day when the step runs (2 March
+# 2026 until the Ministry publishes, 1 April once the first period closes); plans may be later.
 FORMS: dict[str, dict[str, Any]] = {
     "pla_registrar_servicio": {**SERVICE_DATA, "plan_year": 2026},
     "pla_definir_ans": {
@@ -84,7 +86,7 @@ FORMS: dict[str, dict[str, Any]] = {
              "start_date": "2026-04-01", "end_date": "2026-04-10"}],
         "plan_indicators": ["Etapas cumplidas a tiempo"],
         "ola_sla_review_periodicity": "anual", "followup_frequency": "trimestral",
-        "plan_document": "IESS-DNP-2026-0012-PLAN", "plan_approved_date": "2026-03-06",
+        "plan_document": "IESS-DNP-2026-0012-PLAN", "plan_approved_date": "2026-02-06",
         "state_justification": "Compromisos consolidados con trazabilidad completa.",
     },
     "inf_recopilar_informacion": {
@@ -98,7 +100,7 @@ FORMS: dict[str, dict[str, Any]] = {
         "ola_current": True, "ola_supports_standards": True, "remediation_formalized": True,
     },
     "inf_elaborar_informe": {
-        "report_number": "IESS-DNP-2026-0034-I", "report_date": "2026-03-16",
+        "report_number": "IESS-DNP-2026-0034-I", "report_date": "2026-02-16",
         "services_processes": "Jubilación por vejez; proceso de concesión de pensiones.",
         "background": "Plan de Publicación aprobado.",
         "technical_analysis": "El proceso es estable en todas las unidades prestadoras.",
@@ -109,15 +111,15 @@ FORMS: dict[str, dict[str, Any]] = {
         "signatures": [{"name": "Ana Pérez", "position": "Analista de Procesos",
                         "role": "elaborado"}],
     },
-    "inf_revisar_informe": {"review_session_date": "2026-03-18", "review_data_consistent": True,
+    "inf_revisar_informe": {"review_session_date": "2026-02-18", "review_data_consistent": True,
                             "every_commitment_has_indicator": True,
                             "review_has_observations": False},
-    "inf_revision_final": {"final_review_date": "2026-03-19", "meets_requirements": True},
+    "inf_revision_final": {"final_review_date": "2026-02-19", "meets_requirements": True},
     "inf_aprobar_informe": {"report_approved": True,
                             "approval_document": "IESS-DNPL-2026-0050-M",
-                            "approval_date": "2026-03-20"},
+                            "approval_date": "2026-02-20"},
     "inf_comunicar_aprobacion": {
-        "communication_date": "2026-03-23", "communication_document": "IESS-DNP-2026-0060-M",
+        "communication_date": "2026-02-23", "communication_document": "IESS-DNP-2026-0060-M",
         "recipients": ["Dirección del Sistema de Pensiones"],
         "approved_commitment_ids": ["C1", "C2"],
         "monitoring_provisions": "Seguimiento trimestral con la matriz de seguimiento."},
@@ -126,12 +128,12 @@ FORMS: dict[str, dict[str, Any]] = {
                            "annexes": ["matrices_seguimiento", "evidencias_tecnicas",
                                        "cronogramas"], "folio_count": 42},
     "inf_remitir_informe": {"remittance_document": "IESS-DG-2026-0101-O",
-                            "remittance_date": "2026-03-25", "signed_by": "Director General",
+                            "remittance_date": "2026-02-25", "signed_by": "Director General",
                             "addressed_to": "Subsecretaría de Calidad del Servicio Público"},
-    "inf_confirmar_recepcion": {"reception_date": "2026-03-26",
+    "inf_confirmar_recepcion": {"reception_date": "2026-02-26",
                                 "reception_reference": "MDT-SCSP-2026-1234-E"},
     "inf_control_mdt": {"published": True, "control_document": "MDT-SCSP-2026-0777-O",
-                        "control_date": "2026-03-30",
+                        "control_date": "2026-03-02",
                         "criteria_findings": "Cumple los lineamientos de la Norma Técnica.",
                         "state_justification": "Compromisos medibles y proceso en nivel 4.",
                         "publication_reference": "Carta de Servicios IESS, ficha 12"},
@@ -155,20 +157,20 @@ FORMS: dict[str, dict[str, Any]] = {
         "trend_analysis": "Sin cambios significativos."},
     "seg_identificar_desviaciones": {"prioritization": "Sin desviaciones que priorizar."},
     "seg_elaborar_informe": {
-        "followup_report_number": "IESS-DNP-2026-0200-I", "followup_report_date": "2026-04-06",
+        "followup_report_number": "IESS-DNP-2026-0200-I", "followup_report_date": "2026-04-01",
         "report_contents": ["tablas_comparativas", "graficos_tendencia", "graficos_control"],
         "key_findings": "Compromisos cumplidos.", "causes_analysis": "No aplica.",
         "remediation_verification": "No se requirieron medidas.",
         "followup_conclusions": "Desempeño estable."},
     "seg_acciones_mejora": {"plan_notes": "Sin acciones nuevas."},
     "seg_aprobar_plan": {"plan_approved": True, "plan_approval_document": "IESS-DNPL-2026-0300",
-                         "plan_approval_date": "2026-04-08"},
+                         "plan_approval_date": "2026-04-01"},
     "seg_remitir_plan": {"plan_remittance_document": "IESS-DG-2026-0310-O",
-                         "plan_remittance_date": "2026-04-09"},
+                         "plan_remittance_date": "2026-04-01"},
     "seg_revisar_vigencia": {"validity_decision": "mantener"},
     "seg_resolucion_mdt": {"mdt_approved": True,
                            "mdt_resolution_document": "MDT-SCSP-2026-0900-R",
-                           "mdt_resolution_date": "2026-04-15"},
+                           "mdt_resolution_date": "2026-04-01"},
 }
 
 REPORT_STEPS = ["inf_recopilar_informacion", "inf_elaborar_informe", "inf_revisar_informe",

@@ -38,7 +38,7 @@ def test_a_case_with_support_runs_activities_one_to_eleven_in_order(walker):
     assert case.status == "completed"
     assert case.outcome == "Expediente archivado"
     assert case.data["archive_number"] == 1
-    assert case.data["retention_until"] == "2031-03-16"
+    assert case.data["retention_until"] == "2031-03-02"  # archived 02/03/2026 + 5 years
 
 
 def test_a_case_without_support_goes_from_the_review_straight_to_the_archive(walker):

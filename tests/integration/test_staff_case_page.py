@@ -42,7 +42,7 @@ def test_a_closed_case_says_whether_its_deadline_was_met_and_until_when_it_is_ke
     # Requested on 02/03/2026, validated on 02/03/2026 (the fake clock): 0 of 15 working days.
     assert 'data-deadline="met"' in facts
     assert "Cumplido" in facts and "0 de 15 días laborables" in facts
-    assert "Conservar hasta 16/03/2031" in facts
+    assert "Conservar hasta 02/03/2031" in facts  # archived 02/03/2026, kept 5 years
     # The retention date is a fact of the case, not a line of the data dump.
     assert "Conservar el expediente hasta" not in _section(html, 'id="data-title"')
 

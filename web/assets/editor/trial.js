@@ -3,6 +3,17 @@
 import { call } from './api.js';
 import { el, renderForm } from './form-render.js';
 
+// An ISO instant as people read it: dd/mm/aaaa hh:mm in Ecuador's time.
+export function ecuadorTime(iso) {
+  const when = new Date(iso);
+  if (Number.isNaN(when.getTime())) { return iso; }
+  const part = Object.fromEntries(new Intl.DateTimeFormat('es-EC', {
+    timeZone: 'America/Guayaquil', day: '2-digit', month: '2-digit', year: 'numeric',
+    hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).formatToParts(when).map((p) => [p.type, p.value]));
+  return `${part.day}/${part.month}/${part.year} ${part.hour}:${part.minute}`;
+}
+
 export class TrialPanel {
   constructor(container, { startUrl, trialsUrl, before, highlight, message }) {
     Object.assign(this, { container, startUrl, trialsUrl, before, highlight, message });
@@ -60,7 +71,7 @@ export class TrialPanel {
     for (const timer of state.timers || []) {
       const fire = el('button', { type: 'button', text: 'Adelantar el plazo' });
       fire.addEventListener('click', () => this.act('timers/fire', { id: timer.id }));
-      parts.push(el('div', { class: 'trial-timer' }, el('span', { text: `⏱ ${timer.name || timer.id}${timer.due ? ` (${timer.due})` : ''}` }), fire));
+      parts.push(el('div', { class: 'trial-timer' }, el('span', { text: `Temporizador «${timer.name || timer.id}»${timer.due ? `: vence el ${ecuadorTime(timer.due)}` : ''}` }), fire));
     }
     body.replaceChildren(...parts);
     this.highlight(state.completed || [], [...(state.ready || []).map((t) => t.activity_id),
