@@ -96,3 +96,42 @@ def test_the_figures_with_now_are_those_without_it(engine, people, scenario):  #
                         indicators.outcomes(session, period)
                     assert indicators.workload(session, period, now=now) == \
                         indicators.workload(session, period)
+
+
+def _plain(engine, key: str) -> tuple:
+    """The year's figures by the single-statement path (no ``now``: nothing remembered)."""
+    from sqlalchemy.orm import Session
+
+    period = indicators.parse_period(key)
+    assert period is not None
+    with engine.sql.connect() as connection, Session(bind=connection) as session:
+        return (indicators.activity_times(session, period),
+                indicators.outcomes(session, period),
+                indicators.workload(session, period))
+
+
+def test_a_year_is_its_quarters_and_follows_a_closed_quarter_that_moves_on(
+        engine, people, scenario):  # noqa: F811
+    """A year's times, outcomes and workload are merged from its quarters (closed ones
+    remembered): they equal one statement over the whole year, before and after a case of a
+    closed quarter moves on."""
+    indicators.forget_remembered_figures()
+    who = manager(people)
+    # Q1 is closed and Q2 is running: the year mixes a remembered and a fresh quarter.
+    assert indicators.quarter(2026, 1).end_at <= engine.clock() < indicators.quarter(2026, 2).end_at
+    first = engine.social_dashboard(who, period="2026")
+    again = engine.social_dashboard(who, period="2026")
+    assert (again.activities, again.outcomes, again.workload) == _plain(engine, "2026")
+    assert (first.activities, first.outcomes, first.workload) == _plain(engine, "2026")
+
+    c = list(scenario.cases)[2]  # received in Q1, stayed in analysis
+    for day, activity in zip((29, 30, 31), DIAGNOSIS, strict=True):
+        scenario.at(day, 5)
+        scenario.do(c, activity)
+    after = engine.social_dashboard(who, period="2026")
+    assert (after.activities, after.outcomes, after.workload) == _plain(engine, "2026")
+    timed = {t.key: t.count for t in after.activities}
+    before = {t.key: t.count for t in first.activities}
+    assert timed["emitir_diagnostico"] == before["emitir_diagnostico"] + 1
+    assert sum(w.completed for w in after.workload) == \
+        sum(w.completed for w in first.workload) + len(DIAGNOSIS)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import REQUEST
+from tests.conftest import DEMO_PASSWORD, REQUEST
 from tests.smtp_server import addressees, give_everyone_an_address
 from web.notifications import mail_round
 
@@ -162,3 +162,10 @@ def test_without_a_server_mails_wait_in_the_outbox(walker, app, engine, people, 
     waiting = engine.outbox_counts()["pending"]
     assert waiting == len(holders(engine, walker.task("reasignar_solicitud").role))
     assert addressees(smtp) == []
+
+
+def test_someone_without_an_address_is_told_they_will_get_no_notices(engine, web):
+    engine.add_person("sin.correo", "Persona Sin Correo", password=DEMO_PASSWORD)
+    html = web("sin.correo").get("/preferencias/notificaciones").get_data(as_text=True)
+    assert "no tiene una dirección de correo registrada" in html
+    assert "Los avisos llegan a" not in html
