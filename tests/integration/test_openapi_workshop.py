@@ -6,6 +6,7 @@ operations too; this walk makes each documented status happen at least once."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -181,6 +182,12 @@ def test_every_workshop_answer_happens_and_matches_the_document(served):  # noqa
     job = {"job_id": answer["job_id"]}
     progress = call("GET", "/api/migration-jobs/{job_id}", OWNER, 200, path_parameters=job)
     assert progress["total"] >= 2
+    # The job runs in a thread of the app: let it end before the next test empties the tables.
+    deadline = time.monotonic() + 60
+    while not progress["finished"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+        progress = call("GET", "/api/migration-jobs/{job_id}", OWNER, 200, path_parameters=job)
+    assert progress["finished"]
     call("GET", "/api/migration-jobs/{job_id}", None, 401, path_parameters=job)
     # Someone who does not own the procedure is not told the job exists.
     call("GET", "/api/migration-jobs/{job_id}", OUTSIDER, 404, path_parameters=job)
