@@ -1411,13 +1411,11 @@ class Engine:
     def _current_version(self, process_id: str, session: Session | None = None) -> int:
         if not self._current:
             self.publish_library()
-        # Read, not remembered: another process may have published a version since.
         if session is None:
             with self._reader() as reader:
-                version_id = reader.execute(_CURRENT_VERSION, {"process_id": process_id}
-                                            ).scalar()
-        else:
-            version_id = session.execute(_CURRENT_VERSION, {"process_id": process_id}).scalar()
+                return self._current_version(process_id, reader)
+        # Read, not remembered: another process may have published a version since.
+        version_id = session.execute(_CURRENT_VERSION, {"process_id": process_id}).scalar()
         if version_id is None:
             raise NotFound(f"No existe el procedimiento {process_id!r}")
         return int(version_id)
@@ -2123,10 +2121,6 @@ class _Definitions(dict[int, ProcessDefinition]):
     def __setitem__(self, version_id: int, definition: ProcessDefinition) -> None:
         super().__setitem__(version_id, definition)
         self.by_hash[definition.version_hash] = definition
-
-    def __delitem__(self, version_id: int) -> None:
-        self.by_hash.pop(self[version_id].version_hash, None)
-        super().__delitem__(version_id)
 
     def clear(self) -> None:
         super().clear()

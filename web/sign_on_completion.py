@@ -98,20 +98,15 @@ class Requested:
     passphrase: str
 
 
-def requested(process_id: str, activity_id: str) -> Requested | None:
-    """Return the signing asked for by the posted form, or None."""
+def requested(process_id: str, activity_id: str, data: dict[str, Any]) -> Requested | None:
+    """Return the signing asked for by the posted form, or None (not asked, or the answers
+    lead to nothing to sign: e.g. a validation that returns the report)."""
     offer = offer_for(process_id, activity_id)
     if offer is None or request.form.get("action") != ACTION:
         return None
+    if offer.only_if is not None and data.get(offer.only_if[0]) != offer.only_if[1]:
+        return None
     return Requested(offer, request.form.get(FIELD_PASSPHRASE, ""))
-
-
-def applies(wanted: Requested, data: dict[str, Any]) -> bool:
-    """Tell whether the submitted form leads to something to sign."""
-    if wanted.offer.only_if is None:
-        return True
-    name, value = wanted.offer.only_if
-    return data.get(name) == value
 
 
 def refusal(wanted: Requested, me: Any) -> str | None:

@@ -229,8 +229,8 @@ def task(task_id: str) -> Any:
     if errors:
         return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
                                 document_names=names, status=400, **page_context())
-    wanted = completion_signing.requested(case.process_id, detail.task.activity_id)
-    if wanted is not None and completion_signing.applies(wanted, data):
+    wanted = completion_signing.requested(case.process_id, detail.task.activity_id, data)
+    if wanted is not None:
         refused = completion_signing.refusal(wanted, me)
         if refused:
             return render_form_page("task.html", schema=schema, ui=ui, data=data,
@@ -249,7 +249,7 @@ def task(task_id: str) -> Any:
         return render_form_page("task.html", schema=schema, ui=ui, data=data, errors=errors,
                                 document_names=names, status=409, **page_context())
     flash(_("Tarea «%(activity)s» completada.", activity=detail.task.activity_name), "success")
-    if wanted is not None and completion_signing.applies(wanted, data):
+    if wanted is not None:
         # After the step's commit: PAdES holds no lock on the case (web/sign_on_completion.py).
         completion_signing.sign_completed(wanted, case.number, me)
     still_mine = [t for t in done.open_tasks if t.assignee == me.username]

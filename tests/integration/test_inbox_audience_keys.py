@@ -10,7 +10,8 @@ from sqlalchemy import insert
 
 from engine import InboxFilters
 from engine.inbox import COUNT_CAP
-from engine.store import CaseRow, OpenTaskRow
+from engine.store import OpenTaskRow
+from tests.integration.test_inbox_keyset import insert_case_row
 
 pytestmark = pytest.mark.integration
 
@@ -26,11 +27,7 @@ def _fill(engine, keys: list[str], per_key: int) -> None:
     """Open ``per_key`` unclaimed tasks under each key, their due dates interleaved across the
     keys (every fifth without one), plus tasks of a key the person does not hold."""
     with engine._writer.begin() as session:
-        session.execute(insert(CaseRow), [{
-            "id": 1, "number": "CS-2026-0001", "process_id": "social_case", "version_id": 1,
-            "status": "open", "started_at": NOW, "updated_at": NOW, "state": b"W",
-            "fingerprint": bytes(32), "last_seq": 0, "last_hash": bytes(32), "version": 1,
-            "deadlines": {}}])
+        insert_case_row(session)
         rows = []
         for n in range(per_key * (len(keys) + 1)):
             key = (keys + ["role:not_hers"])[n % (len(keys) + 1)]

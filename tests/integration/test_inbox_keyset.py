@@ -21,15 +21,20 @@ ATTRIBUTE = {"due_at": "due_at", "created_at": "created_at", "case_number": "cas
              "requester": "requester", "activity": "activity_name", "process": "process_name"}
 
 
+def insert_case_row(session) -> None:
+    """The one case the generated tasks belong to (its state is never restored)."""
+    session.execute(insert(CaseRow), [{
+        "id": 1, "number": "CS-2026-0001", "process_id": "social_case", "version_id": 1,
+        "status": "open", "started_at": NOW, "updated_at": NOW, "state": b"W",
+        "fingerprint": bytes(32), "last_seq": 0, "last_hash": bytes(32), "version": 1,
+        "deadlines": {}}])
+
+
 def _fill(engine, leader, tasks: int, *, others: int = 0) -> None:
     """Open ``tasks`` tasks for the leader's role (ties, no-deadline and no-requester rows
     among them) and ``others`` for other roles; two claimed by the leader."""
     with engine._writer.begin() as session:
-        session.execute(insert(CaseRow), [{
-            "id": 1, "number": "CS-2026-0001", "process_id": "social_case", "version_id": 1,
-            "status": "open", "started_at": NOW, "updated_at": NOW, "state": b"W",
-            "fingerprint": bytes(32), "last_seq": 0, "last_hash": bytes(32), "version": 1,
-            "deadlines": {}}])
+        insert_case_row(session)
         rows = []
         for n in range(tasks + others):
             mine = n in (3, 11)
